@@ -1,0 +1,48 @@
+# otlp-xray — developer entry points. See README.md.
+SHELL := /bin/bash
+CARGO ?= cargo
+ARCH ?= x86_64
+INVOCATIONS ?= 5
+
+ifeq ($(ARCH),x86_64)
+  TARGET := x86_64-unknown-linux-musl
+else ifeq ($(ARCH),arm64)
+  TARGET := aarch64-unknown-linux-musl
+else
+  $(error ARCH must be x86_64 or arm64)
+endif
+
+.PHONY: all build demo test layer bench clean
+
+all: build
+
+build:
+	$(CARGO) build --bins --examples
+
+## demo: the extension under the mock Lambda, a real OTel SDK function, over HTTP then gRPC.
+demo: build
+	@echo "=== OTLP/HTTP (protobuf) → otlp-xray → X-Ray, $(INVOCATIONS) invocations ==="
+	./target/debug/mock-lambda --extension ./target/debug/otlp-xray \
+	  --function ./target/debug/examples/demo-function \
+	  --invocations $(INVOCATIONS) --protocol http --quiet
+	@echo
+	@echo "=== OTLP/gRPC → otlp-xray → X-Ray, $(INVOCATIONS) invocations ==="
+	./target/debug/mock-lambda --extension ./target/debug/otlp-xray \
+	  --function ./target/debug/examples/demo-function \
+	  --invocations $(INVOCATIONS) --protocol grpc --quiet
+
+## test: formatting, lints, every unit and integration test.
+test:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --all-targets
+
+## layer: static musl release build zipped as a Lambda layer (extensions/otlp-xray).
+layer:
+	ARCH=$(ARCH) TARGET=$(TARGET) bash layer/build.sh
+
+bench:
+	$(CARGO) bench
+
+clean:
+	$(CARGO) clean

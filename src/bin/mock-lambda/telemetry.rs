@@ -1,0 +1,426 @@
+//! Telemetry API `2022-07-01`: subscription validation and buffered delivery.
+//!
+//! Fact sheet (docs/lambda-extensions-api.md §1, "Telemetry API"): the subscription names a
+//! schema version, event categories, an HTTP destination on `sandbox.localdomain` and optional
+//! buffering (`maxItems` 1,000–10,000, `maxBytes` 262,144–1,048,576, `timeoutMs` 25–30,000).
+//! Events are POSTed as a JSON array of `{"time","type","record"}` once the buffer is full or
+//! `timeoutMs` after its first event; a failed POST is retried with backoff, then dropped.
+
+use crate::ids::iso8601;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Schema versions the mock accepts (`2022-07-01`, `2022-12-13`, `2025-01-29`).
+pub const SCHEMA_VERSIONS: [&str; 3] = ["2022-07-01", "2022-12-13", "2025-01-29"];
+/// Event categories a subscription may name.
+pub const CATEGORIES: [&str; 3] = ["platform", "function", "extension"];
+/// Buffering ranges and defaults (RIE `telemetry-subscription-schema.json`).
+pub const MAX_ITEMS: (u64, u64, u64) = (1_000, 10_000, 10_000);
+pub const MAX_BYTES: (u64, u64, u64) = (262_144, 1_048_576, 262_144);
+pub const TIMEOUT_MS: (u64, u64, u64) = (25, 30_000, 1_000);
+/// Delivery attempts per batch before it is dropped.
+const DELIVERY_ATTEMPTS: u32 = 5;
+/// Events kept while nobody is subscribed (init events are replayed to a late subscriber).
+const PENDING_CAP: usize = 1_000;
+
+/// A validated subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    pub schema_version: String,
+    pub types: Vec<String>,
+    /// The destination URI exactly as given.
+    pub uri: String,
+    /// Where the mock actually connects: `127.0.0.1:<port>` (sandbox.localdomain does not
+    /// resolve outside Lambda).
+    #[serde(skip)]
+    pub connect: String,
+    #[serde(skip)]
+    pub path: String,
+    #[serde(skip)]
+    pub host_header: String,
+    pub max_items: u64,
+    pub max_bytes: u64,
+    pub timeout_ms: u64,
+}
+
+/// Validates a subscription body; `Err` is the `errorMessage` of a 400 `ValidationError`.
+pub fn validate(body: &[u8]) -> Result<Subscription, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let obj = v.as_object().ok_or("body must be a JSON object")?;
+
+    let schema_version = obj
+        .get("schemaVersion")
+        .and_then(Value::as_str)
+        .ok_or("schemaVersion is required")?;
+    if !SCHEMA_VERSIONS.contains(&schema_version) {
+        return Err(format!(
+            "schemaVersion {schema_version:?} is not one of {SCHEMA_VERSIONS:?}"
+        ));
+    }
+
+    let types = obj
+        .get("types")
+        .and_then(Value::as_array)
+        .ok_or("types is required and must be an array")?;
+    if types.is_empty() {
+        return Err("types must contain at least 1 item".into());
+    }
+    let mut out_types = Vec::new();
+    for t in types {
+        let t = t.as_str().ok_or("types must be strings")?;
+        if !CATEGORIES.contains(&t) {
+            return Err(format!("types: {t:?} is not one of {CATEGORIES:?}"));
+        }
+        if !out_types.iter().any(|x: &String| x == t) {
+            out_types.push(t.to_string());
+        }
+    }
+
+    let dest = obj
+        .get("destination")
+        .and_then(Value::as_object)
+        .ok_or("destination is required")?;
+    let protocol = dest
+        .get("protocol")
+        .and_then(Value::as_str)
+        .ok_or("destination.protocol is required")?;
+    if protocol == "TCP" {
+        return Err("destination.protocol TCP is not supported by mock-lambda (use HTTP)".into());
+    }
+    if protocol != "HTTP" {
+        return Err(format!(
+            "destination.protocol {protocol:?} must be HTTP or TCP"
+        ));
+    }
+    let uri = dest
+        .get("URI")
+        .and_then(Value::as_str)
+        .ok_or("destination.URI is required")?;
+    let (connect, host_header, path) = parse_destination(uri)?;
+
+    let buffering = match obj.get("buffering") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err("buffering must be an object".into()),
+    };
+    let range = |key: &str, (lo, hi, default): (u64, u64, u64)| -> Result<u64, String> {
+        match buffering.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => match v.as_u64() {
+                Some(n) if (lo..=hi).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "buffering.{key} must be an integer in {lo}..={hi}, got {v}"
+                )),
+            },
+        }
+    };
+    Ok(Subscription {
+        schema_version: schema_version.to_string(),
+        types: out_types,
+        uri: uri.to_string(),
+        connect,
+        path,
+        host_header,
+        max_items: range("maxItems", MAX_ITEMS)?,
+        max_bytes: range("maxBytes", MAX_BYTES)?,
+        timeout_ms: range("timeoutMs", TIMEOUT_MS)?,
+    })
+}
+
+/// `http://sandbox.localdomain:<port>[/path]` or `http://127.0.0.1:<port>[/path]` →
+/// (connect address, Host header, path).
+pub fn parse_destination(uri: &str) -> Result<(String, String, String), String> {
+    let rest = uri
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("destination.URI {uri:?} must start with http://"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| format!("destination.URI {uri:?} must name a port"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("destination.URI {uri:?} has an invalid port"))?;
+    match host {
+        "sandbox.localdomain" | "sandbox" | "127.0.0.1" | "localhost" => {}
+        other => {
+            return Err(format!(
+                "destination.URI host {other:?} must be sandbox.localdomain (or 127.0.0.1)"
+            ))
+        }
+    }
+    Ok((
+        format!("127.0.0.1:{port}"),
+        authority.to_string(),
+        path.to_string(),
+    ))
+}
+
+/// Counters shown in the report.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DeliveryStats {
+    pub batches_delivered: u64,
+    pub events_delivered: u64,
+    pub failed_attempts: u64,
+    pub batches_dropped: u64,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<String>,
+}
+
+struct HubState {
+    tx: Option<mpsc::UnboundedSender<Value>>,
+    types: Vec<String>,
+    pending: Vec<(String, Value)>,
+}
+
+/// The platform side of the Telemetry API: events go in with [`Telemetry::emit`], the
+/// subscriber receives them in batches.
+pub struct Telemetry {
+    state: Mutex<HubState>,
+    stats: Arc<Mutex<DeliveryStats>>,
+}
+
+impl Telemetry {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(HubState {
+                tx: None,
+                types: Vec::new(),
+                pending: Vec::new(),
+            }),
+            stats: Arc::new(Mutex::new(DeliveryStats::default())),
+        }
+    }
+
+    /// Emits an event now. `event_type` is e.g. `platform.start` or `function`.
+    pub fn emit(&self, event_type: &str, record: Value) {
+        let event =
+            json!({"time": iso8601(SystemTime::now()), "type": event_type, "record": record});
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        match &st.tx {
+            Some(tx) => {
+                if st.types.iter().any(|t| t == category(event_type)) {
+                    let _ = tx.send(event);
+                }
+            }
+            None => {
+                if st.pending.len() < PENDING_CAP {
+                    st.pending.push((event_type.to_string(), event));
+                }
+            }
+        }
+    }
+
+    /// Starts delivering to `sub`; events emitted before (init) are replayed first.
+    pub fn subscribe(&self, sub: Subscription) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        for (t, ev) in st.pending.drain(..) {
+            if sub.types.iter().any(|x| x == category(&t)) {
+                let _ = tx.send(ev);
+            }
+        }
+        st.types = sub.types.clone();
+        st.tx = Some(tx);
+        tokio::spawn(deliver(sub, rx, self.stats.clone()));
+    }
+
+    pub fn stats(&self) -> DeliveryStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// `platform.start` → `platform`; `function` → `function`.
+fn category(event_type: &str) -> &str {
+    event_type.split('.').next().unwrap_or(event_type)
+}
+
+async fn deliver(
+    sub: Subscription,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+    stats: Arc<Mutex<DeliveryStats>>,
+) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let timeout = Duration::from_millis(sub.timeout_ms);
+    let mut buf: Vec<Value> = Vec::new();
+    let mut bytes = 0u64;
+    let mut first_at = Instant::now();
+    loop {
+        let next = if buf.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout_at(first_at + timeout, rx.recv()).await {
+                Ok(v) => v,
+                Err(_) => {
+                    post(&client, &sub, std::mem::take(&mut buf), &stats).await;
+                    bytes = 0;
+                    continue;
+                }
+            }
+        };
+        let Some(ev) = next else {
+            if !buf.is_empty() {
+                post(&client, &sub, std::mem::take(&mut buf), &stats).await;
+            }
+            return;
+        };
+        if buf.is_empty() {
+            first_at = Instant::now();
+        }
+        bytes += ev.to_string().len() as u64;
+        buf.push(ev);
+        if buf.len() as u64 >= sub.max_items || bytes >= sub.max_bytes {
+            post(&client, &sub, std::mem::take(&mut buf), &stats).await;
+            bytes = 0;
+        }
+    }
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn post(
+    client: &HttpClient,
+    sub: &Subscription,
+    batch: Vec<Value>,
+    stats: &Mutex<DeliveryStats>,
+) {
+    let n = batch.len() as u64;
+    let body = Bytes::from(Value::Array(batch).to_string());
+    let mut backoff = Duration::from_millis(20);
+    for attempt in 1..=DELIVERY_ATTEMPTS {
+        let req = hyper::Request::post(format!("http://{}{}", sub.connect, sub.path))
+            .header(hyper::header::HOST, sub.host_header.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body.clone()));
+        let outcome = match req {
+            Ok(req) => match client.request(req).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    if status.is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("listener answered {status}"))
+                    }
+                }
+                Err(e) => Err(format!("POST {}: {e:?}", sub.uri)),
+            },
+            Err(e) => Err(format!("cannot build the request: {e}")),
+        };
+        {
+            let Ok(mut s) = stats.lock() else { return };
+            match outcome {
+                Ok(()) => {
+                    s.batches_delivered += 1;
+                    s.events_delivered += n;
+                    return;
+                }
+                Err(e) => s.last_error = Some(e),
+            }
+            s.failed_attempts += 1;
+            if attempt == DELIVERY_ATTEMPTS {
+                s.batches_dropped += 1;
+                return;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(buffering: Value) -> Vec<u8> {
+        json!({
+            "schemaVersion": "2022-12-13",
+            "types": ["platform"],
+            "buffering": buffering,
+            "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/t", "method": "POST", "encoding": "JSON"}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn accepts_the_go_collector_subscription() {
+        let s = validate(&body(
+            json!({"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25}),
+        ))
+        .unwrap();
+        assert_eq!(s.connect, "127.0.0.1:4243");
+        assert_eq!(s.host_header, "sandbox.localdomain:4243");
+        assert_eq!(s.path, "/t");
+        assert_eq!((s.max_items, s.max_bytes, s.timeout_ms), (1000, 262144, 25));
+    }
+
+    #[test]
+    fn buffering_defaults_and_ranges() {
+        let s = validate(&body(Value::Null)).unwrap();
+        assert_eq!(
+            (s.max_items, s.max_bytes, s.timeout_ms),
+            (10_000, 262_144, 1_000)
+        );
+        for bad in [
+            json!({"maxItems": 999}),
+            json!({"maxItems": 10_001}),
+            json!({"maxBytes": 262_143}),
+            json!({"maxBytes": 1_048_577}),
+            json!({"timeoutMs": 24}),
+            json!({"timeoutMs": 30_001}),
+            json!({"timeoutMs": "25"}),
+            json!({"timeoutMs": -1}),
+        ] {
+            assert!(validate(&body(bad.clone())).is_err(), "{bad}");
+        }
+        for good in [
+            json!({"maxItems": 10_000, "maxBytes": 1_048_576, "timeoutMs": 30_000}),
+            json!({"timeoutMs": 25}),
+        ] {
+            assert!(validate(&body(good.clone())).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_schema_types_and_destinations() {
+        let mut v: Value = serde_json::from_slice(&body(Value::Null)).unwrap();
+        v["schemaVersion"] = json!("2020-08-15");
+        assert!(validate(v.to_string().as_bytes()).is_err());
+        let mut v: Value = serde_json::from_slice(&body(Value::Null)).unwrap();
+        v["types"] = json!([]);
+        assert!(validate(v.to_string().as_bytes()).is_err());
+        v["types"] = json!(["platform", "logs"]);
+        assert!(validate(v.to_string().as_bytes()).is_err());
+        assert!(parse_destination("https://sandbox.localdomain:1/").is_err());
+        assert!(parse_destination("http://sandbox.localdomain/").is_err());
+        assert!(parse_destination("http://example.com:80/").is_err());
+        assert_eq!(
+            parse_destination("http://127.0.0.1:9000").unwrap(),
+            ("127.0.0.1:9000".into(), "127.0.0.1:9000".into(), "/".into())
+        );
+        assert!(validate(b"{not json").is_err());
+    }
+
+    #[test]
+    fn categories() {
+        assert_eq!(category("platform.runtimeDone"), "platform");
+        assert_eq!(category("function"), "function");
+    }
+}

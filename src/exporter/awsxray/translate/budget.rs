@@ -1,0 +1,50 @@
+//! The document budget (§16, R-SIZE-1, D6).
+
+use super::document::Document;
+use super::DropReason;
+
+/// Length every metadata string leaf is cut to in step 2 of R-SIZE-1.
+pub const METADATA_STRING_CAP: usize = 1024;
+
+fn to_json(doc: &Document<'_>) -> Result<String, DropReason> {
+    serde_json::to_string(doc).map_err(|_| DropReason::Serialization)
+}
+
+/// Serialises `doc` within `max_bytes`, shrinking it step by step (R-SIZE-1):
+/// 1. as is; 2. metadata strings cut to 1,024 characters; 3. no metadata;
+/// 4. no exception stacks (`truncated` = frames removed); 5. `Err(TooLarge)`.
+pub fn serialize_within(doc: &mut Document<'_>, max_bytes: usize) -> Result<String, DropReason> {
+    let json = to_json(doc)?;
+    if json.len() <= max_bytes {
+        return Ok(json);
+    }
+    if !doc.metadata.is_empty() {
+        doc.metadata.set_string_cap(METADATA_STRING_CAP);
+        let json = to_json(doc)?;
+        if json.len() <= max_bytes {
+            return Ok(json);
+        }
+        doc.metadata.clear();
+        let json = to_json(doc)?;
+        if json.len() <= max_bytes {
+            return Ok(json);
+        }
+    }
+    if let Some(cause) = doc.cause.as_mut() {
+        let mut removed_any = false;
+        for e in &mut cause.exceptions {
+            if !e.stack.is_empty() {
+                e.truncated = Some(e.stack.len());
+                e.stack.clear();
+                removed_any = true;
+            }
+        }
+        if removed_any {
+            let json = to_json(doc)?;
+            if json.len() <= max_bytes {
+                return Ok(json);
+            }
+        }
+    }
+    Err(DropReason::TooLarge)
+}

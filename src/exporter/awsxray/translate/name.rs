@@ -1,0 +1,332 @@
+//! Document name (§4) and namespace (§5).
+
+use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+use super::attrs::Attrs;
+use super::document::{NAMESPACE_AWS, NAMESPACE_REMOTE};
+use super::value::find_nonempty;
+use super::SpanKind;
+
+/// Maximum name length in characters (R-NAME-5).
+pub const MAX_NAME_CHARS: usize = 200;
+/// Name used when sanitising leaves nothing (R-NAME-5).
+pub const FALLBACK_NAME: &str = "span";
+
+/// Whether `c` may appear in a name (R-NAME-4). Letters (Unicode L*) are approximated by the
+/// standard library's `is_alphabetic` minus numerics; non-ASCII digits are removed.
+fn allowed(c: char) -> bool {
+    c.is_alphabetic() && !c.is_numeric()
+        || c.is_ascii_digit()
+        || matches!(
+            c,
+            ' ' | '_' | '.' | ':' | '/' | '%' | '&' | '#' | '=' | '+' | '-' | '@'
+        )
+}
+
+/// Removes disallowed characters (R-NAME-4) and cuts to 200 characters (R-NAME-5, D2).
+/// Returns an empty string when nothing is left; borrows when nothing changes.
+pub fn sanitize(raw: &str) -> Cow<'_, str> {
+    let mut clean = true;
+    for (kept, (idx, c)) in raw.char_indices().enumerate() {
+        if !allowed(c) {
+            clean = false;
+            break;
+        }
+        if kept == MAX_NAME_CHARS {
+            return Cow::Borrowed(raw.get(..idx).unwrap_or(""));
+        }
+    }
+    if clean {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(
+        raw.chars()
+            .filter(|c| allowed(*c))
+            .take(MAX_NAME_CHARS)
+            .collect(),
+    )
+}
+
+/// Inputs of the name computation that are not attributes.
+pub(crate) struct NameInput<'a, 'b> {
+    pub(crate) kind: SpanKind,
+    pub(crate) local_root: bool,
+    /// The document is a segment (decides rows 1, 2 and 6, D3).
+    pub(crate) is_segment: bool,
+    pub(crate) aws_sdk: bool,
+    pub(crate) span_name: &'a str,
+    pub(crate) resource: &'a [KeyValue],
+    pub(crate) attrs: &'b Attrs<'a>,
+}
+
+/// The computed name and whether it came from `aws.service` (R-NS-2).
+pub(crate) struct Named<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) from_aws_service: bool,
+}
+
+/// Removes the AWS SDK prefix of an `aws.remote.service` value (R-NAME-6).
+pub fn trim_aws_sdk_prefix(s: &str) -> &str {
+    s.strip_prefix("AWS.SDK.")
+        .or_else(|| s.strip_prefix("AWS::"))
+        .unwrap_or(s)
+}
+
+/// `aws.remote.service`, trimmed for AWS SDK spans (R-NAME-6).
+pub(crate) fn remote_service<'a>(attrs: &Attrs<'a>, aws_sdk: bool) -> Option<&'a str> {
+    let v = attrs.nonempty("aws.remote.service")?;
+    Some(if aws_sdk { trim_aws_sdk_prefix(v) } else { v })
+}
+
+/// Host part of a URL-like string: after `scheme://`, without userinfo and port.
+fn url_host(s: &str) -> Option<&str> {
+    let (_, rest) = s.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(inner) = hostport.strip_prefix('[') {
+        inner.split(']').next().unwrap_or("")
+    } else {
+        hostport.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Row 5: `db.name`/`db.namespace` with `@host` (D1).
+fn db_name<'a>(attrs: &Attrs<'a>) -> Option<Cow<'a, str>> {
+    let db = attrs
+        .nonempty("db.name")
+        .or_else(|| attrs.nonempty("db.namespace"))?;
+    let host = attrs
+        .nonempty("db.connection_string")
+        .and_then(|c| url_host(c.strip_prefix("jdbc:").unwrap_or(c)))
+        .or_else(|| attrs.nonempty("server.address"));
+    Some(match host {
+        Some(h) => Cow::Owned(format!("{db}@{h}")),
+        None => Cow::Borrowed(db),
+    })
+}
+
+/// A lazily evaluated name candidate.
+type Getter<'g, 'a> = &'g dyn Fn() -> Option<Cow<'a, str>>;
+
+/// Applies the precedence table of §4.1, sanitising every candidate (D2).
+pub(crate) fn compute_name<'a>(input: &NameInput<'a, '_>) -> Named<'a> {
+    let attrs = input.attrs;
+    let kind = input.kind;
+    let named = |name: Cow<'a, str>, from_aws_service: bool| -> Option<Named<'a>> {
+        let clean = match name {
+            Cow::Borrowed(b) => sanitize(b),
+            Cow::Owned(o) => Cow::Owned(sanitize(&o).into_owned()),
+        };
+        (!clean.is_empty()).then_some(Named {
+            name: clean,
+            from_aws_service,
+        })
+    };
+    let b = |s: Option<&'a str>| s.map(Cow::Borrowed);
+
+    let segment_like_server = kind == SpanKind::Server
+        || (kind == SpanKind::Internal && input.local_root)
+        || (kind == SpanKind::Consumer && input.is_segment);
+    let remote_row = matches!(kind, SpanKind::Client | SpanKind::Producer)
+        || (kind == SpanKind::Consumer && !input.is_segment);
+
+    let candidates: [(bool, Getter<'_, 'a>, bool); 10] = [
+        (
+            segment_like_server,
+            &|| b(attrs.nonempty("aws.local.service")),
+            false,
+        ),
+        (
+            remote_row,
+            &|| b(remote_service(attrs, input.aws_sdk)),
+            false,
+        ),
+        (true, &|| b(attrs.nonempty("peer.service")), false),
+        (true, &|| b(attrs.nonempty("aws.service")), true),
+        (true, &|| db_name(attrs), false),
+        (
+            kind == SpanKind::Server || (kind == SpanKind::Consumer && input.is_segment),
+            &|| b(find_nonempty(input.resource, "service.name")),
+            false,
+        ),
+        (true, &|| b(attrs.nonempty("rpc.service")), false),
+        (true, &|| b(attrs.nonempty("http.host")), false),
+        (true, &|| b(attrs.nonempty("net.peer.name")), false),
+        (true, &|| b(attrs.nonempty("server.address")), false),
+    ];
+    for (applies, get, aws_ns) in candidates {
+        if !applies {
+            continue;
+        }
+        if let Some(n) = get().and_then(|v| named(v, aws_ns)) {
+            return n;
+        }
+    }
+    named(Cow::Borrowed(input.span_name), false).unwrap_or(Named {
+        name: Cow::Borrowed(FALLBACK_NAME),
+        from_aws_service: false,
+    })
+}
+
+/// Namespace before local-root and segment rules (R-NS-1..3).
+pub(crate) fn base_namespace(
+    aws_sdk: bool,
+    from_aws_service: bool,
+    kind: SpanKind,
+) -> Option<&'static str> {
+    if aws_sdk || from_aws_service {
+        Some(NAMESPACE_AWS)
+    } else if matches!(kind, SpanKind::Client | SpanKind::Producer) {
+        Some(NAMESPACE_REMOTE)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+
+    fn kv(key: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(v.to_owned())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn name_of(kind: SpanKind, attrs: &[KeyValue], resource: &[KeyValue], span: &str) -> String {
+        let view = Attrs::new(attrs);
+        compute_name(&NameInput {
+            kind,
+            local_root: false,
+            is_segment: matches!(kind, SpanKind::Server | SpanKind::Consumer),
+            aws_sdk: false,
+            span_name: span,
+            resource,
+            attrs: &view,
+        })
+        .name
+        .into_owned()
+    }
+
+    #[test]
+    fn sanitize_examples() {
+        // R-NAME-4 / R-NAME-5
+        assert_eq!(
+            sanitize("<subDomain>.example.com,1413"),
+            "subDomain.example.com1413"
+        );
+        assert_eq!(sanitize("<>"), "");
+        assert_eq!(
+            sanitize("Zürich API @ v2.example.org#EU"),
+            "Zürich API @ v2.example.org#EU"
+        );
+        assert_eq!(sanitize("compute tax (v2) <eu>"), "compute tax v2 eu");
+        assert_eq!(sanitize("a\\b\tc\nd—e"), "abcde");
+        assert_eq!(sanitize("x٣y"), "xy"); // non-ASCII digit removed
+        assert!(matches!(sanitize("plain-name"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn sanitize_cuts_by_characters() {
+        // R-NAME-5 (D2)
+        let long = "ü".repeat(250);
+        assert_eq!(sanitize(&long).chars().count(), 200);
+        let dirty = format!("<{long}>");
+        assert_eq!(sanitize(&dirty).chars().count(), 200);
+    }
+
+    #[test]
+    fn precedence_facts() {
+        // R-NAME-1
+        let res = [kv("service.name", "svc")];
+        assert_eq!(
+            name_of(
+                SpanKind::Client,
+                &[kv("http.host", "foo.com"), kv("net.peer.name", "bar.com")],
+                &res,
+                "x"
+            ),
+            "foo.com"
+        );
+        assert_eq!(
+            name_of(
+                SpanKind::Client,
+                &[
+                    kv("net.peer.name", "bar.com"),
+                    kv("rpc.service", "com.foo.AnimalService"),
+                    kv("http.host", "foo.com")
+                ],
+                &res,
+                "x"
+            ),
+            "com.foo.AnimalService"
+        );
+        assert_eq!(
+            name_of(
+                SpanKind::Client,
+                &[kv("aws.service", "s3"), kv("peer.service", "peer")],
+                &res,
+                "x"
+            ),
+            "peer"
+        );
+        assert_eq!(name_of(SpanKind::Server, &[], &res, "x"), "svc");
+        assert_eq!(name_of(SpanKind::Client, &[], &res, "x"), "x");
+        assert_eq!(name_of(SpanKind::Client, &[], &res, "<>"), "span");
+    }
+
+    #[test]
+    fn consumer_segment_uses_service_name() {
+        // R-NAME-3 (D3)
+        let res = [kv("service.name", "svc")];
+        assert_eq!(name_of(SpanKind::Consumer, &[], &res, "x"), "svc");
+    }
+
+    #[test]
+    fn db_name_with_host() {
+        // §4.1 row 5 (D1)
+        let attrs = [
+            kv("db.name", "customers"),
+            kv(
+                "db.connection_string",
+                "jdbc:mysql://u@db.example.com:3306/x",
+            ),
+        ];
+        assert_eq!(
+            name_of(SpanKind::Client, &attrs, &[], "x"),
+            "customers@db.example.com"
+        );
+        let attrs = [kv("db.namespace", "orders"), kv("server.address", "pg")];
+        assert_eq!(name_of(SpanKind::Client, &attrs, &[], "x"), "orders@pg");
+        let attrs = [kv("db.name", "orders")];
+        assert_eq!(name_of(SpanKind::Client, &attrs, &[], "x"), "orders");
+    }
+
+    #[test]
+    fn aws_sdk_prefix() {
+        // R-NAME-6
+        assert_eq!(trim_aws_sdk_prefix("AWS.SDK.DynamoDb"), "DynamoDb");
+        assert_eq!(trim_aws_sdk_prefix("AWS::S3"), "S3");
+        assert_eq!(trim_aws_sdk_prefix("inventory"), "inventory");
+    }
+
+    #[test]
+    fn namespaces() {
+        // R-NS-1..3
+        assert_eq!(base_namespace(true, false, SpanKind::Server), Some("aws"));
+        assert_eq!(base_namespace(false, true, SpanKind::Internal), Some("aws"));
+        assert_eq!(
+            base_namespace(false, false, SpanKind::Producer),
+            Some("remote")
+        );
+        assert_eq!(base_namespace(false, false, SpanKind::Internal), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! The `sql` object (§11).
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use super::attrs::Attrs;
+
+/// `sql` (R-SQL-2); `preparation`, `database_version`, `driver_version` are never written
+/// (R-SQL-3).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sql<'a> {
+    /// The span name (R-SQL-2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<&'a str>,
+    /// `(db.connection_string | localhost)/<db name>`.
+    pub connection_string: Cow<'a, str>,
+    /// `db.system`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_type: Option<&'a str>,
+    /// `db.user` / `user.name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<&'a str>,
+    /// `db.statement` / `db.query.text`, not re-sanitised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sanitized_query: Option<&'a str>,
+}
+
+/// Database systems that produce an `sql` object (R-SQL-1, D1).
+pub const SQL_SYSTEMS: &[&str] = &[
+    "db2",
+    "derby",
+    "hive",
+    "mariadb",
+    "mssql",
+    "mysql",
+    "oracle",
+    "postgresql",
+    "sqlite",
+    "teradata",
+    "other_sql",
+    "ibm.db2",
+    "microsoft.sql_server",
+    "oracle.db",
+];
+
+const SQL_KEYS: &[&str] = &[
+    "db.connection_string",
+    "db.system",
+    "db.name",
+    "db.statement",
+    "db.user",
+    "db.system.name",
+    "db.namespace",
+    "db.query.text",
+    "user.name",
+];
+
+/// Builds `sql` and consumes the db keys when the system is SQL (R-SQL-1/2); otherwise consumes
+/// nothing.
+pub(crate) fn make_sql<'a>(span_name: &'a str, attrs: &mut Attrs<'a>) -> Option<Sql<'a>> {
+    let first = |a: &str, b: &str| attrs.nonempty(a).or_else(|| attrs.nonempty(b));
+    let system = first("db.system", "db.system.name")?;
+    if !SQL_SYSTEMS.contains(&system) {
+        return None;
+    }
+    let db_name = first("db.name", "db.namespace").unwrap_or("");
+    let conn = attrs
+        .nonempty("db.connection_string")
+        .unwrap_or("localhost");
+    let sql = Sql {
+        url: (!span_name.is_empty()).then_some(span_name),
+        connection_string: Cow::Owned(format!("{conn}/{db_name}")),
+        database_type: Some(system),
+        user: first("db.user", "user.name"),
+        sanitized_query: first("db.statement", "db.query.text"),
+    };
+    for key in SQL_KEYS {
+        attrs.consume(key);
+    }
+    Some(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+
+    fn s(key: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(v.to_owned())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn non_sql_consumes_nothing() {
+        // R-SQL-1
+        let kvs = [s("db.system", "redis"), s("db.statement", "GET x")];
+        let mut attrs = Attrs::new(&kvs);
+        assert!(make_sql("n", &mut attrs).is_none());
+        assert_eq!(attrs.live().count(), 2);
+    }
+
+    #[test]
+    fn new_semconv_keys() {
+        // R-SQL-2 (D1)
+        let kvs = [
+            s("db.system.name", "postgresql"),
+            s("db.namespace", "orders"),
+            s("db.query.text", "SELECT 1"),
+            s("user.name", "app"),
+            s("other", "x"),
+        ];
+        let mut attrs = Attrs::new(&kvs);
+        let sql = make_sql("SELECT orders", &mut attrs);
+        let j = serde_json::to_string(&sql).unwrap_or_default();
+        assert_eq!(
+            j,
+            r#"{"url":"SELECT orders","connection_string":"localhost/orders","database_type":"postgresql","user":"app","sanitized_query":"SELECT 1"}"#
+        );
+        assert_eq!(attrs.live().count(), 1);
+    }
+}

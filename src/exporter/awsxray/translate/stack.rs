@@ -1,0 +1,488 @@
+//! Stack-trace parsers selected by `telemetry.sdk.language` (§9.4).
+//!
+//! All parsers borrow frame text from the stack string and never panic on malformed input
+//! (R-STACK-safety): a missing part is empty, and an unparseable chain stops the parse while
+//! keeping what was gathered.
+
+use std::borrow::Cow;
+
+use super::cause::{Exception, Frame};
+
+/// Fills `out[first]` (the exception built from the event) with frames parsed from `text`
+/// and appends chained exceptions. Unknown languages leave the exception without a stack.
+pub(crate) fn fill<'a>(language: &str, text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
+    match language {
+        "java" | "php" => java(text, out, first),
+        "python" => python(text, out, first),
+        "javascript" => push_frames(out, first, javascript(text)),
+        "dotnet" => push_frames(out, first, dotnet(text)),
+        "go" => push_frames(out, first, go(text)),
+        _ => {}
+    }
+}
+
+fn push_frames<'a>(out: &mut [Exception<'a>], at: usize, frames: Vec<Frame<'a>>) {
+    if let Some(e) = out.get_mut(at) {
+        e.stack.extend(frames);
+    }
+}
+
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l))
+}
+
+fn parse_line(s: &str) -> i64 {
+    s.trim().parse().unwrap_or(0)
+}
+
+/// Appends a chained exception caused-by link from `out[current]`; returns the new index.
+fn chain<'a>(
+    out: &mut Vec<Exception<'a>>,
+    current: usize,
+    kind: &'a str,
+    message: Cow<'a, str>,
+) -> usize {
+    let remote = out.get(current).and_then(|e| e.remote);
+    let next = Exception::new(Cow::Borrowed(kind), message, remote);
+    if let Some(e) = out.get_mut(current) {
+        e.cause = Some(next.id);
+    }
+    out.push(next);
+    out.len() - 1
+}
+
+/// Splits `Type: message` at the first `:` skipping the two characters `: `.
+fn split_type_message(s: &str) -> Option<(&str, &str)> {
+    let colon = s.find(':')?;
+    let kind = s.get(..colon).unwrap_or("");
+    let message = s.get(colon + 2..).unwrap_or("");
+    Some((kind, message))
+}
+
+/// A Java frame line `\tat label(path:line)` (R-STACK-java).
+fn java_frame(line: &str) -> Option<Frame<'_>> {
+    let rest = line.strip_prefix("\tat ")?;
+    if !rest.ends_with(')') {
+        return None;
+    }
+    let open = rest.find('(')?;
+    let label = rest.get(..open)?;
+    let label = label.split_once('/').map_or(label, |(_, l)| l);
+    let inner = rest.get(open + 1..rest.len() - 1)?;
+    let (path, line) = match inner.split_once(':') {
+        Some((p, l)) => (p, parse_line(l)),
+        None => (inner, 0),
+    };
+    Some(Frame { path, line, label })
+}
+
+/// R-STACK-java (also PHP).
+fn java<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
+    let mut current = first;
+    let mut in_message = false;
+    for line in lines(text).skip(1) {
+        if let Some(frame) = java_frame(line) {
+            in_message = false;
+            if let Some(e) = out.get_mut(current) {
+                e.stack.push(frame);
+            }
+        } else if let Some(rest) = line.strip_prefix("Caused by: ") {
+            let (kind, message) = split_type_message(rest).unwrap_or((rest, ""));
+            current = chain(out, current, kind, Cow::Borrowed(message));
+            in_message = true;
+        } else if in_message {
+            if let Some(e) = out.get_mut(current) {
+                e.message.to_mut().push_str(line);
+            }
+        }
+    }
+}
+
+/// A Python frame line `  File "path", line N, in label` (R-STACK-python).
+fn python_frame(line: &str) -> Option<Frame<'_>> {
+    if !line.starts_with("  File ") {
+        return None;
+    }
+    let mut parts = line.split(',');
+    let (Some(p0), Some(p1), Some(p2), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let path = p0.strip_prefix("  File ").unwrap_or(p0);
+    let path = path.strip_prefix('"').unwrap_or(path);
+    let path = path.strip_suffix('"').unwrap_or(path);
+    let line_no = p1.split_once(" line ").map_or(0, |(_, n)| parse_line(n));
+    let label = p2.split_once(" in ").map_or("", |(_, l)| l);
+    Some(Frame {
+        path,
+        line: line_no,
+        label,
+    })
+}
+
+const PY_DURING: &str = "During handling of the above exception, another exception occurred:";
+
+/// R-STACK-python: walk upwards from the line above the last one; innermost frame first.
+fn python<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
+    let all: Vec<&'a str> = lines(text).collect();
+    let Some(last) = all.len().checked_sub(1) else {
+        return;
+    };
+    let mut current = first;
+    let mut i = last;
+    while i > 0 {
+        i -= 1;
+        let Some(line) = all.get(i).copied() else {
+            break;
+        };
+        if let Some(frame) = python_frame(line) {
+            if let Some(e) = out.get_mut(current) {
+                e.stack.push(frame);
+            }
+        } else if line.starts_with(PY_DURING) {
+            let Some(f) = (0..i)
+                .rev()
+                .find(|&j| all.get(j).is_some_and(|l| l.starts_with("  File ")))
+            else {
+                return;
+            };
+            let block = all.get(f + 2..i.saturating_sub(1)).unwrap_or(&[]);
+            let Some((first_line, more)) = block.split_first() else {
+                return;
+            };
+            let Some((kind, head)) = split_type_message(first_line) else {
+                return;
+            };
+            let message = if more.is_empty() {
+                Cow::Borrowed(head)
+            } else {
+                let mut m = String::from(head);
+                for l in more {
+                    m.push('\n');
+                    m.push_str(l);
+                }
+                Cow::Owned(m)
+            };
+            current = chain(out, current, kind, message);
+            // Continue at the frame line `f`.
+            i = f + 1;
+        }
+    }
+}
+
+/// R-STACK-javascript.
+fn javascript(text: &str) -> Vec<Frame<'_>> {
+    let mut frames = Vec::new();
+    for line in lines(text).skip(1) {
+        let Some(rest) = line.strip_prefix("    at ") else {
+            continue;
+        };
+        let (label, location) = match (rest.find('('), rest.ends_with(')')) {
+            (Some(open), true) => (
+                rest.get(..open).unwrap_or("").trim_end(),
+                rest.get(open + 1..rest.len() - 1).unwrap_or(""),
+            ),
+            _ => ("", rest),
+        };
+        let (path, line_no) = if let Some((path, after)) = location.split_once(':') {
+            let n = after.split(':').next().unwrap_or("");
+            (path, parse_line(n))
+        } else if location.contains("native") {
+            ("native", 0)
+        } else {
+            ("", 0)
+        };
+        if path.is_empty() && label.is_empty() && line_no == 0 {
+            continue;
+        }
+        frames.push(Frame {
+            path,
+            line: line_no,
+            label,
+        });
+    }
+    frames
+}
+
+/// R-STACK-dotnet.
+fn dotnet(text: &str) -> Vec<Frame<'_>> {
+    let mut frames = Vec::new();
+    for line in lines(text).skip(1) {
+        let Some(rest) = line.trim().strip_prefix("at ") else {
+            continue;
+        };
+        let frame = if let Some((label, loc)) = rest.split_once(" in ") {
+            let (path, line_no) = match loc.rfind(':') {
+                Some(c) => {
+                    let after = loc.get(c + 1..).unwrap_or("");
+                    let digits = after.strip_prefix("line ").unwrap_or(after);
+                    (loc.get(..c).unwrap_or(""), parse_line(digits))
+                }
+                None => (loc, 0),
+            };
+            Frame {
+                path,
+                line: line_no,
+                label,
+            }
+        } else {
+            let label = match rest.rfind(')') {
+                Some(c) => rest.get(..=c).unwrap_or(rest),
+                None => rest,
+            };
+            Frame {
+                path: "",
+                line: 0,
+                label,
+            }
+        };
+        frames.push(frame);
+    }
+    frames
+}
+
+/// First `<non-space-colon run>:<digits>` in `line` (R-STACK-go).
+fn go_location(line: &str) -> Option<(&str, i64)> {
+    for (c, _) in line.match_indices(':') {
+        let before = line.get(..c)?;
+        let start = before
+            .rfind(|ch: char| ch.is_whitespace() || ch == ':')
+            .map_or(0, |p| p + 1);
+        let path = before.get(start..)?;
+        let after = line.get(c + 1..)?;
+        let digits_end = after
+            .find(|ch: char| !ch.is_ascii_digit())
+            .unwrap_or(after.len());
+        let digits = after.get(..digits_end)?;
+        if !path.is_empty() && !digits.is_empty() {
+            return Some((path, digits.parse().unwrap_or(0)));
+        }
+    }
+    None
+}
+
+/// R-STACK-go.
+fn go(text: &str) -> Vec<Frame<'_>> {
+    let mut frames = Vec::new();
+    let mut it = lines(text).skip(1).filter(|l| !l.trim().is_empty());
+    while let Some(line) = it.next() {
+        let label = line.trim();
+        if label.starts_with("goroutine ") && label.ends_with(':') {
+            continue;
+        }
+        let (path, line_no) = it.next().and_then(go_location).unwrap_or(("", 0));
+        frames.push(Frame {
+            path,
+            line: line_no,
+            label,
+        });
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(lang: &str, text: &str) -> Vec<Exception<'static>> {
+        let text: &'static str = Box::leak(text.to_owned().into_boxed_str());
+        let mut out = vec![Exception::new(
+            Cow::Borrowed("T"),
+            Cow::Borrowed("m"),
+            Some(false),
+        )];
+        fill(lang, text, &mut out, 0);
+        out
+    }
+
+    fn f<'a>(path: &'a str, line: i64, label: &'a str) -> Frame<'a> {
+        Frame { path, line, label }
+    }
+
+    #[test]
+    fn java_frames_and_caused_by() {
+        // R-STACK-java
+        let text = "java.lang.IllegalStateException: outer\n\
+\tat java.base/java.util.Objects.requireNonNull(Objects.java:233)\n\
+\tat com.foo.Main.run(Native Method)\n\
+\t... 3 more\n\
+Caused by: java.io.IOException: disk\n\
+full again\n\
+\tat com.foo.Disk.write(Disk.java:x)\n\
+\tSuppressed: a.B: c\n\
+\t\tat a.B.c(B.java:1)\n";
+        let out = parse("java", text);
+        assert_eq!(out.len(), 2);
+        let (a, b) = (&out[0], &out[1]);
+        assert_eq!(
+            a.stack,
+            vec![
+                f("Objects.java", 233, "java.util.Objects.requireNonNull"),
+                f("Native Method", 0, "com.foo.Main.run")
+            ]
+        );
+        assert_eq!(a.cause, Some(b.id));
+        assert_eq!(b.kind, "java.io.IOException");
+        assert_eq!(b.message, "diskfull again");
+        assert_eq!(b.remote, Some(false));
+        assert_eq!(b.stack, vec![f("Disk.java", 0, "com.foo.Disk.write")]);
+    }
+
+    #[test]
+    fn java_malformed_never_panics() {
+        // R-STACK-safety
+        for text in [
+            "",
+            "x",
+            "h\nCaused by: Foo:",
+            "h\nCaused by: ",
+            "h\n\tat (",
+            "h\n\tat )",
+            "h\n\tat a(:)",
+        ] {
+            let _ = parse("java", text);
+            let _ = parse("php", text);
+        }
+        let out = parse("java", "h\nCaused by: Foo:");
+        assert_eq!(out.get(1).map(|e| e.kind.as_ref()), Some("Foo"));
+    }
+
+    #[test]
+    fn python_chain() {
+        // R-STACK-python
+        let text = "Traceback (most recent call last):\n  File \"db.py\", line 20, in fetch\n    row = cursor.fetchone()\n  File \"pool.py\", line 7, in checkout\n    raise ValueError(\"pool exhausted\")\nValueError: pool exhausted\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"handler.py\", line 42, in lambda_handler\n    order = load_order(event[\"id\"])\n  File \"orders.py\", line 18, in load_order\n    return fetch(order_id)\nRuntimeError: could not load order";
+        let out = parse("python", text);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0].stack,
+            vec![
+                f("orders.py", 18, "load_order"),
+                f("handler.py", 42, "lambda_handler")
+            ]
+        );
+        assert_eq!(out[0].cause, Some(out[1].id));
+        assert_eq!(out[1].kind, "ValueError");
+        assert_eq!(out[1].message, "pool exhausted");
+        assert_eq!(
+            out[1].stack,
+            vec![f("pool.py", 7, "checkout"), f("db.py", 20, "fetch")]
+        );
+    }
+
+    #[test]
+    fn python_malformed_never_panics() {
+        // R-STACK-safety
+        for text in [
+            "",
+            "\n",
+            "During handling of the above exception, another exception occurred:\nX",
+            "  File \"a\", line 1, in f\n  x\nNoColon\n\nDuring handling of the above exception, another exception occurred:\n\nE: m",
+            "  File \"a\", line 1, in f\n  x\nValueError:\n\nDuring handling of the above exception, another exception occurred:\n\nE: m",
+            "  File \"a\"\nDuring handling of the above exception, another exception occurred:\nE",
+        ] {
+            let _ = parse("python", text);
+        }
+        let out = parse(
+            "python",
+            "T\n  File \"a\", line 1, in f\n  x\nValueError:\n\nDuring handling of the above exception, another exception occurred:\n\nE: m",
+        );
+        assert_eq!(out.get(1).map(|e| e.message.as_ref()), Some(""));
+    }
+
+    #[test]
+    fn javascript_frames() {
+        // R-STACK-javascript
+        let text = "Error: boom\n    at handler (/var/task/index.js:10:15)\n    at /var/task/lib.js:3:1\n    at Array.forEach (native)\n    at new Promise (<anonymous>)\n    at ()";
+        let out = parse("javascript", text);
+        assert_eq!(
+            out[0].stack,
+            vec![
+                f("/var/task/index.js", 10, "handler"),
+                f("/var/task/lib.js", 3, ""),
+                f("native", 0, "Array.forEach"),
+                f("", 0, "new Promise"),
+            ]
+        );
+    }
+
+    #[test]
+    fn dotnet_frames() {
+        // R-STACK-dotnet
+        let text = "System.Exception: boom\n   at Demo.Program.Run(String arg) in C:\\src\\Program.cs:line 42\n   at System.Threading.Tasks.Task.Execute()\n   at Foo() in /x.cs:7";
+        let out = parse("dotnet", text);
+        assert_eq!(
+            out[0].stack,
+            vec![
+                f("C:\\src\\Program.cs", 42, "Demo.Program.Run(String arg)"),
+                f("", 0, "System.Threading.Tasks.Task.Execute()"),
+                f("/x.cs", 7, "Foo()"),
+            ]
+        );
+    }
+
+    #[test]
+    fn go_frames() {
+        // R-STACK-go
+        let text = "panic: boom\n\ngoroutine 1 [running]:\nmain.fail(...)\n\t/app/main.go:12 +0x1d\nmain.main()\n\t/app/main.go:20 +0x25\nexit";
+        let out = parse("go", text);
+        assert_eq!(
+            out[0].stack,
+            vec![
+                f("/app/main.go", 12, "main.fail(...)"),
+                f("/app/main.go", 20, "main.main()"),
+                f("", 0, "exit"),
+            ]
+        );
+        assert_eq!(go_location("C:/x/y.go:9 +0x1"), Some(("/x/y.go", 9)));
+    }
+
+    #[test]
+    fn unknown_language_no_stack() {
+        // R-CAUSE-5
+        let out = parse("rust", "x\n\tat a(b:1)");
+        assert!(out[0].stack.is_empty());
+    }
+
+    #[test]
+    fn random_text_never_panics() {
+        // R-STACK-safety: random mixes of the tokens the parsers look for.
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        const TOKENS: &[&str] = &[
+            "\n",
+            "\t",
+            "\tat ",
+            "    at ",
+            "at ",
+            "  File ",
+            "\"",
+            ",",
+            " line ",
+            " in ",
+            ":",
+            "(",
+            ")",
+            "/",
+            "Caused by: ",
+            PY_DURING,
+            "goroutine 1 [running]:",
+            "ü",
+            "12",
+            " ",
+            "native",
+            ":line ",
+            "\r",
+        ];
+        let mut rng = SmallRng::seed_from_u64(7);
+        for _ in 0..3000 {
+            let n = rng.random_range(0..40);
+            let text: String = (0..n)
+                .map(|_| TOKENS[rng.random_range(0..TOKENS.len())])
+                .collect();
+            for lang in ["java", "python", "javascript", "dotnet", "go"] {
+                let _ = parse(lang, &text);
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Exporters: where a flush sends the buffered spans.
+//!
+//! Every exporter takes the same input (`&[ResourceSpans]`) and a deadline, and reports what it
+//! delivered and what it dropped, by reason, in an [`ExportReport`]. An exporter never returns
+//! an error: per-span and per-call failures are counted, so one bad span or one failing backend
+//! never costs the rest of the batch (STYLE: per-span errors are values).
+
+pub mod awsxray;
+pub mod debug;
+
+use std::fmt;
+use std::time::Instant;
+
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+/// Drops counted by reason. Reason names are the ones logged and documented in README
+/// (`queue_full`, `too_large`, `rejected_by_xray`, `deadline`, `invalid_span`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// The pipeline buffer was full; the oldest spans were dropped.
+    pub queue_full: u64,
+    /// A document stayed over the size budget after trimming (R-SIZE-1).
+    pub too_large: u64,
+    /// X-Ray refused the document (`UnprocessedTraceSegments` with a content error, or 4xx).
+    pub rejected_by_xray: u64,
+    /// The flush deadline passed before the document could be delivered.
+    pub deadline: u64,
+    /// The span could not be translated (bad ids, invalid trace id).
+    pub invalid_span: u64,
+}
+
+impl Drops {
+    /// Sum of every reason.
+    pub fn total(&self) -> u64 {
+        self.queue_full + self.too_large + self.rejected_by_xray + self.deadline + self.invalid_span
+    }
+
+    /// Adds `other` to `self`, reason by reason.
+    pub fn add(&mut self, other: &Drops) {
+        self.queue_full += other.queue_full;
+        self.too_large += other.too_large;
+        self.rejected_by_xray += other.rejected_by_xray;
+        self.deadline += other.deadline;
+        self.invalid_span += other.invalid_span;
+    }
+}
+
+impl fmt::Display for Drops {
+    /// `queue_full=0 too_large=0 rejected_by_xray=0 deadline=0 invalid_span=0`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "queue_full={} too_large={} rejected_by_xray={} deadline={} invalid_span={}",
+            self.queue_full,
+            self.too_large,
+            self.rejected_by_xray,
+            self.deadline,
+            self.invalid_span
+        )
+    }
+}
+
+/// What one export call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Items delivered (documents for `awsxray`, spans for `debug`).
+    pub exported: u64,
+    /// Calls repeated after a retryable failure.
+    pub retries: u64,
+    /// Items given up, by reason.
+    pub dropped: Drops,
+}
+
+/// One configured exporter. An enum rather than a trait object: the set is closed and small,
+/// and `async fn` stays simple.
+pub enum Exporter {
+    /// `awsxray`: segment documents to `PutTraceSegments`.
+    AwsXray(awsxray::AwsXrayExporter),
+    /// `debug` (old name `logging`): prints to stdout.
+    Debug(debug::DebugExporter),
+}
+
+impl Exporter {
+    /// The component id from the config (`awsxray`, `debug/2`, …).
+    pub fn name(&self) -> &str {
+        match self {
+            Exporter::AwsXray(e) => e.name(),
+            Exporter::Debug(e) => e.name(),
+        }
+    }
+
+    /// Starts any slow set-up (credentials, TLS) in the background, off the init critical path.
+    pub fn warm_up(&self) {
+        if let Exporter::AwsXray(e) = self {
+            e.warm_up();
+        }
+    }
+
+    /// Exports `batch`, giving up at `deadline`.
+    pub async fn export(&self, batch: &[ResourceSpans], deadline: Instant) -> ExportReport {
+        match self {
+            Exporter::AwsXray(e) => e.export(batch, deadline).await,
+            Exporter::Debug(e) => e.export(batch),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! `otlp-xray`: wiring only. Config → components → lifecycle; start-up errors go to
+//! Lambda's `/extension/init/error` (`docs/lambda-extensions-api.md` §1).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use otlp_xray::config::{self, Config, ExporterConfig, ReceiverConfig};
+use otlp_xray::exporter::awsxray::client::XraySettings;
+use otlp_xray::exporter::awsxray::AwsXrayExporter;
+use otlp_xray::exporter::debug::DebugExporter;
+use otlp_xray::exporter::Exporter;
+use otlp_xray::lambda::extensions_api::ExtensionsApi;
+use otlp_xray::lambda::lifecycle::Lifecycle;
+use otlp_xray::lambda::telemetry_api::{RuntimeDoneTracker, TelemetryListener};
+use otlp_xray::pipeline::{BufferLimits, Pipeline};
+use otlp_xray::receiver;
+
+/// Interval of the flush loop when running outside Lambda (no lifecycle drives flushes).
+const STANDALONE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Budget of each standalone flush.
+const STANDALONE_FLUSH_BUDGET: Duration = Duration::from_secs(5);
+
+/// A start-up failure: the error category sent as `Lambda-Extension-Function-Error-Type`
+/// and a message naming the cause.
+struct StartupError {
+    kind: &'static str,
+    message: String,
+}
+
+/// What start-up builds.
+struct Components {
+    pipeline: Pipeline,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("otlp-xray: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match std::env::var("AWS_LAMBDA_RUNTIME_API") {
+            Ok(api) if !api.is_empty() => run_extension(&api).await,
+            _ => run_standalone().await,
+        }
+    })
+}
+
+fn init_logging() {
+    let level = std::env::var("OPENTELEMETRY_EXTENSION_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// The file name Lambda knows us by (`/opt/extensions/<name>`): registration must use it.
+fn extension_name() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "otlp-xray".to_string())
+}
+
+async fn run_extension(runtime_api: &str) -> ExitCode {
+    let started = Instant::now();
+    let mut api = match ExtensionsApi::new(runtime_api) {
+        Ok(api) => api,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use the Extensions API");
+            return ExitCode::FAILURE;
+        }
+    };
+    let managed_instances = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
+        .is_ok_and(|t| t == "lambda-managed-instances");
+    let events: &[&str] = if managed_instances {
+        &["SHUTDOWN"]
+    } else {
+        &["INVOKE", "SHUTDOWN"]
+    };
+    let name = extension_name();
+    if let Err(e) = api.register(&name, events).await {
+        // Without an identifier there is no /init/error to call: log and exit.
+        tracing::error!(error = %e, "registration refused");
+        return ExitCode::FAILURE;
+    }
+    let components = match start(config::load_from_env()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(kind = e.kind, "{}", e.message);
+            if let Err(report) = api.init_error(e.kind, &e.message).await {
+                tracing::error!(error = %report, "init/error call failed");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime_done = subscribe_telemetry(&api).await;
+    tracing::info!(
+        extension = %name,
+        init_ms = started.elapsed().as_secs_f64() * 1e3,
+        telemetry = runtime_done.is_some(),
+        "ready"
+    );
+    let lifecycle = Lifecycle::new(api, components.pipeline.clone(), runtime_done);
+    let result = lifecycle.run().await;
+    let _ = components.shutdown.send(true);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Extensions API failed; exiting");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Binds the Telemetry API listener and subscribes. `None` (fall back to flushing at the next
+/// event) when the listener cannot bind or Lambda refuses the subscription (202 locally).
+async fn subscribe_telemetry(api: &ExtensionsApi) -> Option<RuntimeDoneTracker> {
+    let listener = match TelemetryListener::bind() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "no Telemetry API listener; flushing at each event instead");
+            return None;
+        }
+    };
+    match api.subscribe_telemetry(listener.subscription_body()).await {
+        Ok((200, _)) => {
+            let tracker = RuntimeDoneTracker::default();
+            listener.serve(tracker.clone());
+            Some(tracker)
+        }
+        Ok((status, body)) => {
+            tracing::info!(status, body = %body, "Telemetry API subscription not available; flushing at each event instead");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Telemetry API subscription failed; flushing at each event instead");
+            None
+        }
+    }
+}
+
+/// Outside Lambda: serve the receivers and flush every second until SIGINT/SIGTERM.
+async fn run_standalone() -> ExitCode {
+    let components = match start(config::load_from_env()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("otlp-xray: {}", e.message);
+            return ExitCode::FAILURE;
+        }
+    };
+    for e in components.pipeline.exporters() {
+        e.warm_up();
+    }
+    tracing::info!("running outside Lambda (AWS_LAMBDA_RUNTIME_API unset); Ctrl-C to stop");
+    let mut interval = tokio::time::interval(STANDALONE_FLUSH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                components.pipeline.flush(Instant::now() + STANDALONE_FLUSH_BUDGET).await;
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    components
+        .pipeline
+        .flush(Instant::now() + STANDALONE_FLUSH_BUDGET)
+        .await;
+    let _ = components.shutdown.send(true);
+    ExitCode::SUCCESS
+}
+
+/// Config → exporters → pipeline → bound receivers. Every failure names its cause.
+async fn start(config: Result<Config, config::ConfigError>) -> Result<Components, StartupError> {
+    let config = config.map_err(|e| StartupError {
+        kind: "Extension.ConfigInvalid",
+        message: e.to_string(),
+    })?;
+    tracing::debug!(origin = %config.origin, "config loaded");
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+    // Every exporter and receiver used by a traces pipeline (one shared buffer for now).
+    let mut exporter_ids: Vec<&str> = Vec::new();
+    let mut receiver_ids: Vec<&str> = Vec::new();
+    for (name, p) in &config.service.pipelines {
+        if !(name == "traces" || name.starts_with("traces/")) {
+            continue;
+        }
+        for e in &p.exporters {
+            if !exporter_ids.contains(&e.as_str()) {
+                exporter_ids.push(e);
+            }
+        }
+        for r in &p.receivers {
+            if !receiver_ids.contains(&r.as_str()) {
+                receiver_ids.push(r);
+            }
+        }
+    }
+    let mut exporters = Vec::new();
+    for id in exporter_ids {
+        match config.exporters.get(id) {
+            Some(ExporterConfig::AwsXray(c)) => {
+                exporters.push(Exporter::AwsXray(AwsXrayExporter::new(
+                    id,
+                    c.translate_config(),
+                    XraySettings {
+                        region: c.region.clone(),
+                        endpoint: c.endpoint.clone(),
+                    },
+                )))
+            }
+            Some(ExporterConfig::Debug(c)) => {
+                exporters.push(Exporter::Debug(DebugExporter::new(id, c.verbosity)))
+            }
+            None => {
+                return Err(StartupError {
+                    kind: "Extension.ConfigInvalid",
+                    message: format!("exporter {id:?} is used by a pipeline but not defined"),
+                })
+            }
+        }
+    }
+    let pipeline = Pipeline::new(BufferLimits::default(), exporters);
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    for id in receiver_ids {
+        let Some(ReceiverConfig::Otlp(otlp)) = config.receivers.get(id) else {
+            continue;
+        };
+        let otlp = &otlp.protocols;
+        let bind_err = |e: receiver::ReceiverError, key: &str| StartupError {
+            kind: "Extension.PortUnavailable",
+            message: format!("{e} (change receivers.{id}.protocols.{key}.endpoint)"),
+        };
+        if let Some(g) = &otlp.grpc {
+            let settings = receiver::GrpcSettings {
+                endpoint: g.endpoint.clone(),
+                max_recv_msg_size: g.max_recv_msg_size_bytes(),
+            };
+            let bound = receiver::bind_grpc(&settings).map_err(|e| bind_err(e, "grpc"))?;
+            bound.serve(pipeline.clone(), shutdown_rx.clone());
+        }
+        if let Some(h) = &otlp.http {
+            let settings = receiver::HttpSettings {
+                endpoint: h.endpoint.clone(),
+                max_request_body_size: h.max_request_body_size as usize,
+                traces_url_path: h.traces_url_path.clone(),
+            };
+            let bound = receiver::bind_http(&settings).map_err(|e| bind_err(e, "http"))?;
+            bound.serve(pipeline.clone(), shutdown_rx.clone());
+        }
+    }
+    Ok(Components { pipeline, shutdown })
+}
