@@ -35,7 +35,8 @@ demo: build
 test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test --all-targets
+	$(CARGO) build --bins --examples
+	$(CARGO) test
 
 ## layer: static musl release build zipped as a Lambda layer (extensions/otlp-xray).
 layer:

@@ -18,14 +18,14 @@ fn mock() -> &'static str {
     env!("CARGO_BIN_EXE_mock-lambda")
 }
 
-/// `cargo test` builds examples next to the binaries' directory.
+/// `make test` builds the example (`cargo build --examples`) before running the tests.
 fn demo_function() -> PathBuf {
     let bin = Path::new(extension());
     let dir = bin.parent().expect("binary dir");
     let f = dir.join("examples").join("demo-function");
     assert!(
         f.exists(),
-        "{} not built (cargo test builds examples)",
+        "{} not built: run `cargo build --examples` (make test does)",
         f.display()
     );
     f
