@@ -8,9 +8,9 @@ use otlp_xray::config::{self, Config, ExporterConfig, ReceiverConfig};
 use otlp_xray::exporter::awsxray::client::XraySettings;
 use otlp_xray::exporter::awsxray::AwsXrayExporter;
 use otlp_xray::exporter::debug::DebugExporter;
-use otlp_xray::exporter::Exporter;
+use otlp_xray::exporter::{Exporter, FlushMode};
 use otlp_xray::lambda::extensions_api::ExtensionsApi;
-use otlp_xray::lambda::lifecycle::Lifecycle;
+use otlp_xray::lambda::lifecycle::{Lifecycle, LifecycleSettings};
 use otlp_xray::lambda::telemetry_api::{RuntimeDoneTracker, TelemetryListener};
 use otlp_xray::pipeline::{BufferLimits, Pipeline};
 use otlp_xray::receiver;
@@ -30,6 +30,7 @@ struct StartupError {
 /// What start-up builds.
 struct Components {
     pipeline: Pipeline,
+    lifecycle: LifecycleSettings,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -100,7 +101,7 @@ async fn run_extension(runtime_api: &str) -> ExitCode {
         tracing::error!(error = %e, "registration refused");
         return ExitCode::FAILURE;
     }
-    let components = match start(config::load_from_env()).await {
+    let components = match start(config::load_from_env(), managed_instances).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(kind = e.kind, "{}", e.message);
@@ -115,9 +116,15 @@ async fn run_extension(runtime_api: &str) -> ExitCode {
         extension = %name,
         init_ms = started.elapsed().as_secs_f64() * 1e3,
         telemetry = runtime_done.is_some(),
+        flush = %components.lifecycle.strategy,
         "ready"
     );
-    let lifecycle = Lifecycle::new(api, components.pipeline.clone(), runtime_done);
+    let lifecycle = Lifecycle::new(
+        api,
+        components.pipeline.clone(),
+        runtime_done,
+        components.lifecycle,
+    );
     let result = lifecycle.run().await;
     let _ = components.shutdown.send(true);
     match result {
@@ -158,7 +165,7 @@ async fn subscribe_telemetry(api: &ExtensionsApi) -> Option<RuntimeDoneTracker> 
 
 /// Outside Lambda: serve the receivers and flush every second until SIGINT/SIGTERM.
 async fn run_standalone() -> ExitCode {
-    let components = match start(config::load_from_env()).await {
+    let components = match start(config::load_from_env(), false).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("otlp-xray: {}", e.message);
@@ -173,21 +180,24 @@ async fn run_standalone() -> ExitCode {
     loop {
         tokio::select! {
             _ = interval.tick() => {
-                components.pipeline.flush(Instant::now() + STANDALONE_FLUSH_BUDGET).await;
+                components.pipeline.flush(Instant::now() + STANDALONE_FLUSH_BUDGET, FlushMode::Regular).await;
             }
             _ = tokio::signal::ctrl_c() => break,
         }
     }
     components
         .pipeline
-        .flush(Instant::now() + STANDALONE_FLUSH_BUDGET)
+        .flush(Instant::now() + STANDALONE_FLUSH_BUDGET, FlushMode::Final)
         .await;
     let _ = components.shutdown.send(true);
     ExitCode::SUCCESS
 }
 
 /// Config → exporters → pipeline → bound receivers. Every failure names its cause.
-async fn start(config: Result<Config, config::ConfigError>) -> Result<Components, StartupError> {
+async fn start(
+    config: Result<Config, config::ConfigError>,
+    managed_instances: bool,
+) -> Result<Components, StartupError> {
     let config = config.map_err(|e| StartupError {
         kind: "Extension.ConfigInvalid",
         message: e.to_string(),
@@ -214,6 +224,8 @@ async fn start(config: Result<Config, config::ConfigError>) -> Result<Components
             }
         }
     }
+    let lambda = config.lambda();
+    let buffer_bytes = lambda.max_buffered_mib.saturating_mul(1024 * 1024);
     let mut exporters = Vec::new();
     for id in exporter_ids {
         match config.exporters.get(id) {
@@ -224,6 +236,10 @@ async fn start(config: Result<Config, config::ConfigError>) -> Result<Components
                     XraySettings {
                         region: c.region.clone(),
                         endpoint: c.endpoint.clone(),
+                        daemon_address: None,
+                        max_concurrent_calls: c.num_workers as usize,
+                        request_timeout: Duration::from_secs(c.request_timeout_seconds),
+                        max_pending_bytes: buffer_bytes,
                     },
                 )))
             }
@@ -238,7 +254,13 @@ async fn start(config: Result<Config, config::ConfigError>) -> Result<Components
             }
         }
     }
-    let pipeline = Pipeline::new(BufferLimits::default(), exporters);
+    let pipeline = Pipeline::new(
+        BufferLimits {
+            max_spans: lambda.max_buffered_spans,
+            max_bytes: buffer_bytes,
+        },
+        exporters,
+    );
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     for id in receiver_ids {
         let Some(ReceiverConfig::Otlp(otlp)) = config.receivers.get(id) else {
@@ -267,5 +289,13 @@ async fn start(config: Result<Config, config::ConfigError>) -> Result<Components
             bound.serve(pipeline.clone(), shutdown_rx.clone());
         }
     }
-    Ok(Components { pipeline, shutdown })
+    Ok(Components {
+        pipeline,
+        lifecycle: LifecycleSettings {
+            strategy: lambda.flush,
+            flush_timeout: lambda.flush_timeout,
+            managed_instances,
+        },
+        shutdown,
+    })
 }

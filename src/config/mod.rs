@@ -40,6 +40,7 @@ pub mod duration;
 mod error;
 mod expand;
 pub mod exporters;
+pub mod extensions;
 pub mod processors;
 pub mod receivers;
 pub mod service;
@@ -85,9 +86,7 @@ pub const MAX_CONFIG_BYTES: usize = yaml::MAX_CONFIG_BYTES;
 /// extension settings). Plain YAML scalars are typed by the YAML 1.2 core schema.
 pub type RawValue = serde_json::Value;
 
-/// The extension types accepted. None has an effect in otlp-xray: `health_check` (the Lambda
-/// sandbox has no health probe), `pprof`, `zpages` (collector debugging pages).
-pub const EXTENSION_TYPES: &[&str] = &["health_check", "pprof", "zpages"];
+pub use extensions::{ExtensionConfig, LambdaExtensionConfig, EXTENSION_TYPES};
 
 /// The top-level keys of a config.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -107,8 +106,8 @@ pub struct Config {
     pub processors: BTreeMap<String, ProcessorConfig>,
     /// Exporters by component id (`awsxray`, `awsxray/prod`, `debug`).
     pub exporters: BTreeMap<String, ExporterConfig>,
-    /// Extensions by component id, settings uninterpreted (see [`EXTENSION_TYPES`]).
-    pub extensions: BTreeMap<String, RawValue>,
+    /// Extensions by component id (see [`EXTENSION_TYPES`]).
+    pub extensions: BTreeMap<String, ExtensionConfig>,
     /// Pipelines, extensions to start, own telemetry.
     pub service: ServiceConfig,
     /// Where the config was loaded from (a path, or [`EMBEDDED_ORIGIN`]), for logs.
@@ -122,6 +121,19 @@ impl Config {
     /// The component type of an id: `awsxray/prod` → `awsxray`.
     pub fn component_type(id: &str) -> &str {
         id.split_once('/').map_or(id, |(t, _)| t)
+    }
+
+    /// The `lambda` extension's settings: the first `lambda[/name]` defined, else defaults.
+    pub fn lambda(&self) -> LambdaExtensionConfig {
+        self.extensions
+            .iter()
+            .find_map(|(id, e)| match e {
+                ExtensionConfig::Lambda(l) if Self::component_type(id) == "lambda" => {
+                    Some(l.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// The embedded default config ([`DEFAULT_CONFIG_YAML`]), parsed.
@@ -291,11 +303,7 @@ fn build(root: &Node) -> Result<Config, DeError> {
     let receivers = section(root, &RECEIVERS, receivers::build)?;
     let processors = section(root, &PROCESSORS, processors::build)?;
     let exporters = section(root, &EXPORTERS, exporters::build)?;
-    let extensions = section(root, &EXTENSIONS, |ty, node, path| {
-        EXTENSION_TYPES
-            .contains(&ty)
-            .then(|| de::from_node::<RawValue>(node, path))
-    })?;
+    let extensions = section(root, &EXTENSIONS, extensions::build)?;
     let service = match root.get("service") {
         Some((_, node)) => de::from_node::<ServiceConfig>(node, "service")?,
         None => {

@@ -69,10 +69,25 @@ pub struct ExportReport {
     pub retries: u64,
     /// Items given up, by reason.
     pub dropped: Drops,
+    /// Items still waiting for delivery after this export (queued or in flight), carried to
+    /// the next flush.
+    pub pending: u64,
+}
+
+/// Whether a flush is the last one of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// After an invocation or on a timer: what cannot be delivered before the deadline waits
+    /// for the next flush.
+    Regular,
+    /// At SHUTDOWN: what cannot be delivered before the deadline is dropped and counted.
+    Final,
 }
 
 /// One configured exporter. An enum rather than a trait object: the set is closed and small,
-/// and `async fn` stays simple.
+/// and `async fn` stays simple. (Each lives behind an `Arc` in the pipeline, so the size
+/// difference between variants costs nothing.)
+#[allow(clippy::large_enum_variant)]
 pub enum Exporter {
     /// `awsxray`: segment documents to `PutTraceSegments`.
     AwsXray(awsxray::AwsXrayExporter),
@@ -96,10 +111,16 @@ impl Exporter {
         }
     }
 
-    /// Exports `batch`, giving up at `deadline`.
-    pub async fn export(&self, batch: &[ResourceSpans], deadline: Instant) -> ExportReport {
+    /// Exports `batch` (possibly empty: earlier undelivered data is retried too), returning
+    /// at `deadline` at the latest.
+    pub async fn export(
+        &self,
+        batch: &[ResourceSpans],
+        deadline: Instant,
+        mode: FlushMode,
+    ) -> ExportReport {
         match self {
-            Exporter::AwsXray(e) => e.export(batch, deadline).await,
+            Exporter::AwsXray(e) => e.export(batch, deadline, mode).await,
             Exporter::Debug(e) => e.export(batch),
         }
     }

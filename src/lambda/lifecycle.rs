@@ -1,28 +1,43 @@
 //! The conductor: the Extensions API event loop (`docs/lambda-extensions-api.md` §1, §3).
 //!
 //! States: `Idle` (waiting on `/event/next`, sandbox possibly frozen) → on INVOKE `Running`
-//! (waiting for `platform.runtimeDone` of that request, bounded by the event's deadline) →
-//! `Flushing` (pipeline flush bounded by [`INVOKE_FLUSH_BUDGET`] and the deadline) → `Idle`.
-//! On SHUTDOWN: `Draining` (flush bounded by the SHUTDOWN deadline minus
-//! [`SHUTDOWN_MARGIN`]) → exit. `/next` is never called while an export is in flight: that is
-//! what loses spans at freeze in the Go collector (§3).
+//! (waiting for `platform.runtimeDone` of that request, never past the event's deadline minus
+//! [`INVOKE_MARGIN`]) → `Flushing` (according to the [flush strategy](super::flush), bounded
+//! by `flush_timeout` and the same deadline) → `Idle`. On SHUTDOWN: `Draining` (a final flush
+//! bounded by the SHUTDOWN deadline minus [`SHUTDOWN_MARGIN`]) → exit.
+//!
+//! With the `end` strategy `/next` is never called while an export is in flight: that is what
+//! loses spans at freeze in the Go collector (§3). With the others a flush may be frozen
+//! midway; it resumes on thaw (calls in flight are never abandoned, see
+//! `exporter::awsxray::client`) and is re-driven at the next INVOKE.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::events::Event;
 use super::extensions_api::{ApiError, ExtensionsApi};
+use super::flush::{FlushState, FlushStrategy, Plan};
 use super::telemetry_api::RuntimeDoneTracker;
+use crate::exporter::FlushMode;
 use crate::pipeline::{FlushReport, Pipeline};
 
 /// Work for an INVOKE (runtimeDone wait + flush) ends this long before the event's
 /// `deadlineMs`, so the function is never timed out because of us.
 pub const INVOKE_MARGIN: Duration = Duration::from_millis(50);
-/// Longest flush after an invocation: a slow or down X-Ray must not bill the function for
-/// seconds. What is not delivered in time is counted as dropped (`deadline`).
-pub const INVOKE_FLUSH_BUDGET: Duration = Duration::from_millis(1_500);
+/// Default longest flush after an invocation (`extensions.lambda.flush_timeout`): a slow or
+/// down X-Ray must not bill the function for seconds. What is not delivered in time waits for
+/// the next flush.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// The SHUTDOWN drain ends this long before the event's `deadlineMs` (Lambda sends SIGKILL at
 /// the deadline, 2,000 ms after SHUTDOWN with external extensions), leaving time to exit.
 pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(250);
+/// A background flush works in slices this long, so a SHUTDOWN never waits longer than one
+/// slice for it to let go of the pipeline.
+pub const BACKGROUND_SLICE: Duration = Duration::from_millis(200);
+/// Flush interval for Lambda Managed Instances (no INVOKE events) when no `periodic`
+/// strategy is configured.
+pub const MANAGED_INSTANCES_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Converts a Unix-epoch-milliseconds deadline into an [`Instant`], `margin` earlier, given the
 /// wall clock and monotonic clock read at the same moment. Past deadlines give `now_instant`.
@@ -51,12 +66,36 @@ pub enum LifecycleError {
     Api(#[from] ApiError),
 }
 
+/// How the lifecycle flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleSettings {
+    /// The flush strategy.
+    pub strategy: FlushStrategy,
+    /// Longest flush after an invocation.
+    pub flush_timeout: Duration,
+    /// Lambda Managed Instances: no INVOKE events; flush on a timer.
+    pub managed_instances: bool,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        Self {
+            strategy: FlushStrategy::Adaptive,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            managed_instances: false,
+        }
+    }
+}
+
 /// The lifecycle of one extension process.
 pub struct Lifecycle {
     api: ExtensionsApi,
     pipeline: Pipeline,
     runtime_done: Option<RuntimeDoneTracker>,
+    settings: LifecycleSettings,
+    flush: FlushState,
     invocations: u64,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Lifecycle {
@@ -66,17 +105,24 @@ impl Lifecycle {
         api: ExtensionsApi,
         pipeline: Pipeline,
         runtime_done: Option<RuntimeDoneTracker>,
+        settings: LifecycleSettings,
     ) -> Self {
         Self {
             api,
             pipeline,
             runtime_done,
+            flush: FlushState::new(settings.strategy),
+            settings,
             invocations: 0,
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Runs until SHUTDOWN (returns `Ok`) or until the Extensions API fails.
     pub async fn run(mut self) -> Result<(), LifecycleError> {
+        if self.settings.managed_instances {
+            self.start_ticker();
+        }
         loop {
             let event = self.api.next_event().await?;
             match event {
@@ -95,27 +141,26 @@ impl Lifecycle {
                         }
                     }
                     self.invocations += 1;
-                    if let Some(tracker) = &self.runtime_done {
-                        if !tracker.wait(&invoke.request_id, deadline).await {
-                            tracing::warn!(request_id = %invoke.request_id, "no platform.runtimeDone before the deadline; flushing anyway");
-                        }
-                    }
-                    let flush_deadline = deadline.min(Instant::now() + INVOKE_FLUSH_BUDGET);
-                    let report = self.pipeline.flush(flush_deadline).await;
-                    log_flush("invoke", &invoke.request_id, &report);
+                    let plan = self.flush.on_invoke(received);
+                    self.serve_invoke(plan, &invoke.request_id, deadline).await;
                 }
                 Event::Shutdown(shutdown) => {
+                    self.stopping.store(true, Ordering::Relaxed);
                     let deadline = deadline_instant(
                         shutdown.deadline_ms,
                         now_unix_ms(),
                         Instant::now(),
                         SHUTDOWN_MARGIN,
                     );
-                    let report = self.pipeline.flush(deadline).await;
+                    let report = self.pipeline.flush(deadline, FlushMode::Final).await;
                     log_flush("shutdown", &shutdown.shutdown_reason, &report);
+                    let drops = self.pipeline.total_drops();
                     tracing::info!(
                         reason = %shutdown.shutdown_reason,
                         invocations = self.invocations,
+                        exported = self.pipeline.total_exported(),
+                        dropped = drops.total(),
+                        %drops,
                         "shutdown"
                     );
                     return Ok(());
@@ -126,21 +171,133 @@ impl Lifecycle {
             }
         }
     }
+
+    async fn serve_invoke(&mut self, plan: Plan, request_id: &str, deadline: Instant) {
+        match plan {
+            Plan::End => {
+                self.wait_runtime_done(request_id, deadline).await;
+                let now = Instant::now();
+                self.flush.on_flush(now);
+                let flush_deadline = deadline.min(now + self.settings.flush_timeout);
+                let report = self
+                    .pipeline
+                    .flush(flush_deadline, FlushMode::Regular)
+                    .await;
+                log_flush("invoke", request_id, &report);
+            }
+            Plan::Continuous => {
+                // Re-drive what an earlier flush left when the freeze cut it.
+                if self.pipeline.has_undelivered() {
+                    self.background_flush(Instant::now() + self.settings.flush_timeout);
+                }
+                self.wait_runtime_done(request_id, deadline).await;
+                let now = Instant::now();
+                self.flush.on_flush(now);
+                self.background_flush(now + self.settings.flush_timeout);
+            }
+            Plan::Periodic {
+                flush_now,
+                interval,
+            } => {
+                let now = Instant::now();
+                if flush_now {
+                    self.flush.on_flush(now);
+                    self.background_flush(now + self.settings.flush_timeout);
+                }
+                // The backup timer: a long invocation gets a flush every `interval`; once
+                // runtimeDone is seen (or after a freeze, when the timer fires late) it stops.
+                let pipeline = self.pipeline.clone();
+                let tracker = self.runtime_done.clone();
+                let stopping = Arc::clone(&self.stopping);
+                let request = request_id.to_string();
+                let timeout = self.settings.flush_timeout;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(interval).await;
+                        let done = tracker.as_ref().is_none_or(|t| t.is_done(&request));
+                        if done || stopping.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        sliced_flush(&pipeline, Instant::now() + timeout, &stopping).await;
+                    }
+                });
+            }
+        }
+    }
+
+    async fn wait_runtime_done(&self, request_id: &str, deadline: Instant) {
+        if let Some(tracker) = &self.runtime_done {
+            if !tracker.wait(request_id, deadline).await {
+                tracing::warn!(
+                    request_id,
+                    "no platform.runtimeDone before the deadline; flushing anyway"
+                );
+            }
+        }
+    }
+
+    /// Starts a flush that runs beside the event loop until `window_end`, in slices.
+    fn background_flush(&self, window_end: Instant) {
+        let pipeline = self.pipeline.clone();
+        let stopping = Arc::clone(&self.stopping);
+        tokio::spawn(async move { sliced_flush(&pipeline, window_end, &stopping).await });
+    }
+
+    /// Lambda Managed Instances: flush every interval for the life of the process.
+    fn start_ticker(&self) {
+        let interval = match self.settings.strategy {
+            FlushStrategy::Periodic(d) => d,
+            _ => MANAGED_INSTANCES_INTERVAL,
+        };
+        let pipeline = self.pipeline.clone();
+        let stopping = Arc::clone(&self.stopping);
+        let timeout = self.settings.flush_timeout;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                if pipeline.has_undelivered() {
+                    sliced_flush(&pipeline, Instant::now() + timeout, &stopping).await;
+                }
+            }
+        });
+    }
+}
+
+/// Flushes in [`BACKGROUND_SLICE`]s until nothing is left, `window_end` passes, or SHUTDOWN
+/// has begun (the final flush takes over).
+async fn sliced_flush(pipeline: &Pipeline, window_end: Instant, stopping: &AtomicBool) {
+    loop {
+        let now = Instant::now();
+        let deadline = window_end.min(now + BACKGROUND_SLICE);
+        let report = pipeline.flush(deadline, FlushMode::Regular).await;
+        log_flush("background", "", &report);
+        if report.pending() == 0 || Instant::now() >= window_end || stopping.load(Ordering::Relaxed)
+        {
+            return;
+        }
+    }
 }
 
 fn log_flush(phase: &str, id: &str, report: &FlushReport) {
     let drops = report.drops();
-    let exported: u64 = report.exporters.iter().map(|(_, r)| r.exported).sum();
+    let exported = report.exported();
     let retries: u64 = report.exporters.iter().map(|(_, r)| r.retries).sum();
+    let pending = report.pending();
     if drops.total() > 0 {
-        tracing::warn!(phase, id, spans = report.spans, exported, retries, %drops, "flush dropped data");
-    } else if report.spans > 0 {
+        tracing::warn!(phase, id, spans = report.spans, exported, retries, pending, dropped = drops.total(), %drops, "flush dropped data");
+    } else if report.spans > 0 || exported > 0 || pending > 0 {
         tracing::debug!(
             phase,
             id,
             spans = report.spans,
             exported,
             retries,
+            pending,
             "flushed"
         );
     }

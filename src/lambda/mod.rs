@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod extensions_api;
+pub mod flush;
 pub mod lifecycle;
 pub mod telemetry_api;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 
-use crate::exporter::{Drops, ExportReport, Exporter};
+use crate::exporter::{Drops, ExportReport, Exporter, FlushMode};
 
 /// Bounds of the buffer. When a push would exceed them, the **oldest** buffered data is dropped
 /// first (counted as `queue_full`), as the X-Ray daemon's ring buffer does
@@ -48,6 +48,16 @@ pub struct FlushReport {
 }
 
 impl FlushReport {
+    /// Items still waiting in exporters for a later flush.
+    pub fn pending(&self) -> u64 {
+        self.exporters.iter().map(|(_, r)| r.pending).sum()
+    }
+
+    /// Items delivered, summed over exporters.
+    pub fn exported(&self) -> u64 {
+        self.exporters.iter().map(|(_, r)| r.exported).sum()
+    }
+
     /// Drops summed over every exporter, plus `queue_full`.
     pub fn drops(&self) -> Drops {
         let mut d = Drops {
@@ -75,6 +85,12 @@ struct Inner {
     exporters: Vec<Arc<Exporter>>,
     /// Serialises flushes so two callers never export the same data twice.
     flush_lock: tokio::sync::Mutex<()>,
+    /// Every drop since start, for the summary at SHUTDOWN.
+    total_drops: Mutex<Drops>,
+    /// Items delivered since start.
+    total_exported: std::sync::atomic::AtomicU64,
+    /// Items the exporters still held after the latest flush.
+    pending: std::sync::atomic::AtomicU64,
 }
 
 /// A cloneable handle to the pipeline (receivers hold one each, the lifecycle another).
@@ -92,6 +108,9 @@ impl Pipeline {
                 buffer: Mutex::new(Buffer::default()),
                 exporters: exporters.into_iter().map(Arc::new).collect(),
                 flush_lock: tokio::sync::Mutex::new(()),
+                total_drops: Mutex::new(Drops::default()),
+                total_exported: Default::default(),
+                pending: Default::default(),
             }),
         }
     }
@@ -146,10 +165,38 @@ impl Pipeline {
         }
     }
 
-    /// Exports everything buffered to every exporter, concurrently, each bounded by `deadline`.
-    /// Returns when every exporter has finished or given up; never later than shortly after
-    /// `deadline` (exporters check it before each attempt and bound each call by it).
-    pub async fn flush(&self, deadline: Instant) -> FlushReport {
+    /// Items delivered since the pipeline started (documents for `awsxray`).
+    pub fn total_exported(&self) -> u64 {
+        self.inner
+            .total_exported
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether there is anything to flush: buffered spans, or items the exporters held back
+    /// after the latest flush.
+    pub fn has_undelivered(&self) -> bool {
+        self.buffered_spans() > 0
+            || self
+                .inner
+                .pending
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+    }
+
+    /// Every drop since the pipeline started, by reason.
+    pub fn total_drops(&self) -> Drops {
+        match self.inner.total_drops.lock() {
+            Ok(d) => *d,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// Exports everything buffered to every exporter, concurrently (fan-out: a slow exporter
+    /// does not hold the others' data), each bounded by `deadline`. Exporters are called even
+    /// with nothing new, so data they hold from earlier flushes is retried. Returns when every
+    /// exporter has finished or reached the deadline. With [`FlushMode::Final`], whatever is
+    /// still undelivered at the deadline is dropped and counted.
+    pub async fn flush(&self, deadline: Instant, mode: FlushMode) -> FlushReport {
         let _guard = self.inner.flush_lock.lock().await;
         let (batch, queue_full) = {
             let mut buf = match self.inner.buffer.lock() {
@@ -171,15 +218,12 @@ impl Pipeline {
             queue_full,
             ..FlushReport::default()
         };
-        if batch.is_empty() {
-            return report;
-        }
         let batch = Arc::new(batch);
         let mut set = tokio::task::JoinSet::new();
         for (i, exporter) in self.inner.exporters.iter().enumerate() {
             let exporter = Arc::clone(exporter);
             let batch = Arc::clone(&batch);
-            set.spawn(async move { (i, exporter.export(&batch, deadline).await) });
+            set.spawn(async move { (i, exporter.export(&batch, deadline, mode).await) });
         }
         let mut results: Vec<(usize, ExportReport)> = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -193,6 +237,18 @@ impl Pipeline {
             report
                 .exporters
                 .push((self.inner.exporters[i].name().to_string(), r));
+        }
+        let drops = report.drops();
+        use std::sync::atomic::Ordering;
+        self.inner
+            .total_exported
+            .fetch_add(report.exported(), Ordering::Relaxed);
+        self.inner
+            .pending
+            .store(report.pending(), Ordering::Relaxed);
+        match self.inner.total_drops.lock() {
+            Ok(mut d) => d.add(&drops),
+            Err(p) => p.into_inner().add(&drops),
         }
         report
     }
@@ -250,11 +306,12 @@ mod tests {
         );
         p.push(vec![rs(3)]);
         p.push(vec![rs(2)]);
-        let r = p.flush(Instant::now()).await;
+        let r = p.flush(Instant::now(), FlushMode::Regular).await;
         assert_eq!(r.spans, 2);
         assert_eq!(r.queue_full, 3);
         assert_eq!(r.drops().queue_full, 3);
         assert_eq!(p.buffered_spans(), 0);
-        assert_eq!(p.flush(Instant::now()).await.spans, 0);
+        assert_eq!(p.flush(Instant::now(), FlushMode::Regular).await.spans, 0);
+        assert_eq!(p.total_drops().queue_full, 3);
     }
 }

@@ -1,180 +1,89 @@
-//! Delivery of segment documents with `PutTraceSegments` (`docs/xray-mapping.md` §17.1).
+//! Delivery of segment documents (`docs/xray-mapping.md` §17): `PutTraceSegments` over HTTPS
+//! (§17.1), or datagrams to an X-Ray daemon (§17.2).
 //!
-//! - At most [`MAX_DOCUMENTS_PER_CALL`] documents per call (R-API-2).
+//! Delivery survives slow or failing endpoints and Lambda's freezes:
+//! - Documents wait in a bounded **pending queue** until delivered; what a flush cannot deliver
+//!   before its deadline stays queued for the next flush (counted as dropped only at the final,
+//!   SHUTDOWN flush, reason `deadline`). When the queue is full the oldest documents go first
+//!   (`queue_full`), as in the X-Ray daemon's ring buffer.
+//! - A call still in flight at a flush deadline is **not abandoned**: it keeps running (frozen
+//!   with the sandbox, resumed on thaw) and its outcome is collected by the next flush. So a
+//!   slow answer never causes a second copy of the same documents.
+//! - At most [`MAX_DOCUMENTS_PER_CALL`] documents per call (R-API-2), at most `num_workers`
+//!   calls at once.
 //! - The AWS SDK's own retries are disabled: every retry is ours, with exponential backoff and
-//!   full jitter, and nothing is attempted past the flush deadline (a Lambda flush has a hard
-//!   budget; the SDK's standard retry does not know it). Retried: HTTP 429 and 5xx, timeouts,
+//!   full jitter, and never past the flush deadline (the SDK's standard retry does not know
+//!   Lambda's deadlines). Retried: HTTP 429 and 5xx, `ThrottledException`, timeouts,
 //!   connection and DNS failures, and `UnprocessedTraceSegments` entries whose error code is
-//!   not a content error (R-API-3/4). Never retried: other 4xx and content errors.
-//! - The client (credential chain, rustls with ring, region and endpoint resolution) is built
-//!   lazily, in the background after init, so it costs the cold start nothing.
+//!   not a content error (R-API-3/4). Never retried: other 4xx and content errors
+//!   (`rejected_by_xray`).
+//! - The AWS client (credential chain, rustls with ring, region and endpoint resolution) is
+//!   built lazily, in the background after init, so it costs the cold start nothing.
 
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_xray::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_xray::Client;
 use rand::Rng;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
+use tokio::task::JoinSet;
 
-use crate::exporter::ExportReport;
+use crate::exporter::{ExportReport, FlushMode};
 
 /// R-API-2: the reference exporter and the X-Ray daemon both send at most 50 documents per call.
 pub const MAX_DOCUMENTS_PER_CALL: usize = 50;
-
 /// First backoff delay after a retryable failure; doubles per attempt up to [`BACKOFF_MAX`].
 pub const BACKOFF_BASE: Duration = Duration::from_millis(10);
 /// Longest backoff delay between two attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// R-UDP-1: the daemon's datagram header (one line, then one document).
+pub const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
+/// R-UDP-3: the largest datagram the daemon reads (its 64 KiB receive buffer) and IPv4 allows.
+pub const MAX_DATAGRAM_BYTES: usize = 65_507;
 
 /// `UnprocessedTraceSegments` error codes that describe the document itself: retrying cannot
 /// help (R-API-3).
 const CONTENT_ERROR_CODES: &[&str] = &["InvalidTraceId", "MissingId", "InvalidSegment"];
 
 /// Where and how to reach X-Ray.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XraySettings {
     /// Region; `None` = `AWS_REGION` / `AWS_DEFAULT_REGION` via the SDK's chain.
     pub region: Option<String>,
     /// Endpoint URL override; `None` = the SDK's resolution, which honours
     /// `AWS_ENDPOINT_URL_XRAY` and `AWS_ENDPOINT_URL`.
     pub endpoint: Option<String>,
+    /// Send to an X-Ray daemon over UDP at this address instead of `PutTraceSegments`
+    /// (R-UDP-2).
+    pub daemon_address: Option<SocketAddr>,
+    /// Most `PutTraceSegments` calls in flight at once (`num_workers`, default 8).
+    pub max_concurrent_calls: usize,
+    /// Longest one call may take, across freezes (`request_timeout_seconds`, default 30 s).
+    pub request_timeout: Duration,
+    /// Most bytes of documents waiting for delivery; the oldest are dropped beyond it.
+    pub max_pending_bytes: usize,
 }
 
-/// A lazily built `PutTraceSegments` client.
-pub struct XrayClient {
-    settings: XraySettings,
-    client: std::sync::Arc<OnceCell<Client>>,
-}
-
-impl XrayClient {
-    /// A client that builds itself on [`XrayClient::warm_up`] or first use.
-    pub fn new(settings: XraySettings) -> Self {
+impl Default for XraySettings {
+    fn default() -> Self {
         Self {
-            settings,
-            client: std::sync::Arc::new(OnceCell::new()),
+            region: None,
+            endpoint: None,
+            daemon_address: None,
+            max_concurrent_calls: 8,
+            request_timeout: Duration::from_secs(30),
+            max_pending_bytes: 8 * 1024 * 1024,
         }
-    }
-
-    /// Spawns the client's construction on the current runtime (no-op if already built).
-    pub fn warm_up(&self) {
-        let cell = std::sync::Arc::clone(&self.client);
-        let settings = self.settings.clone();
-        tokio::spawn(async move {
-            cell.get_or_init(|| build_client(settings)).await;
-        });
-    }
-
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| build_client(self.settings.clone()))
-            .await
-    }
-
-    /// Sends `documents` in calls of at most 50, retrying retryable failures until `deadline`.
-    /// Whatever is still undelivered at the deadline is counted as `deadline`; documents X-Ray
-    /// refuses for their content are counted as `rejected_by_xray`.
-    pub async fn put_documents(&self, documents: Vec<String>, deadline: Instant) -> ExportReport {
-        let mut report = ExportReport::default();
-        if documents.is_empty() {
-            return report;
-        }
-        let client = match tokio::time::timeout_at(deadline.into(), self.client()).await {
-            Ok(c) => c,
-            Err(_) => {
-                report.dropped.deadline += documents.len() as u64;
-                tracing::warn!(
-                    documents = documents.len(),
-                    "X-Ray client not ready before the flush deadline"
-                );
-                return report;
-            }
-        };
-        let mut pending: Vec<String> = documents;
-        let mut attempt: u32 = 0;
-        while !pending.is_empty() {
-            let mut retry: Vec<String> = Vec::new();
-            let mut chunks = Vec::new();
-            while !pending.is_empty() {
-                let n = pending.len().min(MAX_DOCUMENTS_PER_CALL);
-                let rest = pending.split_off(n);
-                chunks.push(std::mem::replace(&mut pending, rest));
-            }
-            for chunk in chunks {
-                if Instant::now() >= deadline {
-                    retry.extend(chunk);
-                    continue;
-                }
-                let outcome = put_once(client, &chunk, deadline).await;
-                match outcome {
-                    CallOutcome::Done { unprocessed } => {
-                        let mut retry_ids: Vec<String> = Vec::new();
-                        let mut rejected_ids: Vec<String> = Vec::new();
-                        for u in unprocessed {
-                            tracing::warn!(id = ?u.id, code = %u.code, message = %u.message, retryable = u.retryable, "X-Ray did not process a segment document");
-                            match (u.id, u.retryable) {
-                                (Some(id), true) => retry_ids.push(id),
-                                (Some(id), false) => rejected_ids.push(id),
-                                // Without an id the document cannot be told apart: count it.
-                                (None, _) => report.dropped.rejected_by_xray += 1,
-                            }
-                        }
-                        for doc in chunk {
-                            if retry_ids.iter().any(|id| doc_has_id(&doc, id)) {
-                                retry.push(doc);
-                            } else if rejected_ids.iter().any(|id| doc_has_id(&doc, id)) {
-                                report.dropped.rejected_by_xray += 1;
-                            } else {
-                                report.exported += 1;
-                            }
-                        }
-                    }
-                    CallOutcome::Retryable(reason) => {
-                        tracing::debug!(%reason, documents = chunk.len(), "PutTraceSegments failed; will retry");
-                        retry.extend(chunk);
-                    }
-                    CallOutcome::Permanent(reason) => {
-                        tracing::warn!(%reason, documents = chunk.len(), "PutTraceSegments refused; documents dropped");
-                        report.dropped.rejected_by_xray += chunk.len() as u64;
-                    }
-                }
-            }
-            if retry.is_empty() {
-                break;
-            }
-            let delay = backoff(attempt, &mut rand::rng());
-            attempt += 1;
-            if Instant::now() + delay >= deadline {
-                report.dropped.deadline += retry.len() as u64;
-                tracing::warn!(
-                    documents = retry.len(),
-                    "flush deadline reached; documents dropped"
-                );
-                break;
-            }
-            report.retries += 1;
-            tokio::time::sleep(delay).await;
-            pending = retry;
-        }
-        report
     }
 }
 
-/// The delay before retry number `attempt` (0-based): full jitter over an exponentially growing
-/// window, `uniform(0, min(BACKOFF_MAX, BACKOFF_BASE * 2^attempt))` (AWS Architecture Blog,
-/// "Exponential Backoff And Jitter"), never below 1 ms.
-pub fn backoff(attempt: u32, rng: &mut impl Rng) -> Duration {
-    let window = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_MAX);
-    let ms = window.as_millis().max(1) as u64;
-    Duration::from_millis(rng.random_range(1..=ms))
-}
-
-/// Whether the serialised document `doc` has `"id":"<id>"`. Documents are ours, so the exact
-/// spelling is known (serde_json, no spaces).
-fn doc_has_id(doc: &str, id: &str) -> bool {
-    let needle = format!("\"id\":\"{id}\"");
-    doc.contains(&needle)
+/// The outcome of one call, with the documents it carried.
+struct Call {
+    docs: Vec<String>,
+    outcome: CallOutcome,
 }
 
 struct Unprocessed {
@@ -190,14 +99,302 @@ enum CallOutcome {
     Permanent(String),
 }
 
-async fn put_once(client: &Client, chunk: &[String], deadline: Instant) -> CallOutcome {
+/// Documents not yet delivered and calls not yet answered. Owned by whichever flush holds the
+/// lock; calls keep running between flushes.
+#[derive(Default)]
+struct State {
+    pending: VecDeque<String>,
+    pending_bytes: usize,
+    in_flight: JoinSet<Call>,
+    in_flight_docs: usize,
+    attempt: u32,
+    not_before: Option<Instant>,
+}
+
+/// A lazily built X-Ray client with its delivery state.
+pub struct XrayClient {
+    settings: XraySettings,
+    client: Arc<OnceCell<Client>>,
+    udp: OnceCell<Option<tokio::net::UdpSocket>>,
+    state: Mutex<State>,
+}
+
+impl XrayClient {
+    /// A client that builds itself on [`XrayClient::warm_up`] or first use.
+    pub fn new(settings: XraySettings) -> Self {
+        Self {
+            settings,
+            client: Arc::new(OnceCell::new()),
+            udp: OnceCell::new(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Spawns the client's construction on the current runtime (no-op if already built or
+    /// when sending to a daemon).
+    pub fn warm_up(&self) {
+        if self.settings.daemon_address.is_some() {
+            return;
+        }
+        let cell = Arc::clone(&self.client);
+        let settings = self.settings.clone();
+        tokio::spawn(async move {
+            cell.get_or_init(|| build_client(settings)).await;
+        });
+    }
+
+    /// Documents queued or in flight, not yet delivered.
+    pub async fn undelivered(&self) -> usize {
+        let s = self.state.lock().await;
+        s.pending.len() + s.in_flight_docs
+    }
+
+    /// Queues `documents` and delivers everything queued until `deadline`. With
+    /// [`FlushMode::Final`] whatever is still undelivered at the deadline is dropped and
+    /// counted (`deadline`); otherwise it waits for the next flush.
+    pub async fn put_documents(
+        &self,
+        documents: Vec<String>,
+        deadline: Instant,
+        mode: FlushMode,
+    ) -> ExportReport {
+        let mut report = ExportReport::default();
+        let mut state = self.state.lock().await;
+        for doc in documents {
+            state.pending_bytes += doc.len();
+            state.pending.push_back(doc);
+        }
+        while state.pending_bytes > self.settings.max_pending_bytes {
+            let Some(old) = state.pending.pop_front() else {
+                break;
+            };
+            state.pending_bytes -= old.len();
+            report.dropped.queue_full += 1;
+        }
+        if let Some(addr) = self.settings.daemon_address {
+            self.send_udp(&mut state, addr, &mut report).await;
+            return report;
+        }
+        if state.pending.is_empty() && state.in_flight.is_empty() {
+            return report;
+        }
+        let client = match tokio::time::timeout_at(deadline.into(), self.client()).await {
+            Ok(c) => c.clone(),
+            Err(_) => {
+                tracing::warn!("X-Ray client not ready before the flush deadline");
+                finish(&mut state, mode, &mut report);
+                return report;
+            }
+        };
+        loop {
+            // Start calls while there is room, data, and no backoff in force.
+            let now = Instant::now();
+            let backing_off = state.not_before.is_some_and(|t| t > now);
+            while !backing_off
+                && now < deadline
+                && !state.pending.is_empty()
+                && state.in_flight.len() < self.settings.max_concurrent_calls.max(1)
+            {
+                let n = state.pending.len().min(MAX_DOCUMENTS_PER_CALL);
+                let docs: Vec<String> = state.pending.drain(..n).collect();
+                state.pending_bytes -= docs.iter().map(String::len).sum::<usize>();
+                state.in_flight_docs += docs.len();
+                let client = client.clone();
+                let timeout = self.settings.request_timeout;
+                state.in_flight.spawn(async move {
+                    let outcome = put_once(&client, &docs, timeout).await;
+                    Call { docs, outcome }
+                });
+            }
+            if state.in_flight.is_empty() {
+                if state.pending.is_empty() {
+                    break;
+                }
+                // Only a backoff keeps pending documents from going out.
+                let wake = state.not_before.unwrap_or(now).min(deadline);
+                if wake >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(wake.into()).await;
+                continue;
+            }
+            let joined = tokio::select! {
+                j = state.in_flight.join_next() => j,
+                _ = tokio::time::sleep_until(deadline.into()) => break,
+            };
+            match joined {
+                Some(Ok(call)) => self.absorb(&mut state, call, &mut report),
+                Some(Err(e)) => {
+                    // A panicked or cancelled call: its documents are unknown; count nothing
+                    // delivered and log (never expected).
+                    tracing::error!(error = %e, "PutTraceSegments task failed");
+                }
+                None => {}
+            }
+        }
+        finish(&mut state, mode, &mut report);
+        report
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| build_client(self.settings.clone()))
+            .await
+    }
+
+    /// Books one finished call: delivered, re-queued (retryable) or rejected.
+    fn absorb(&self, state: &mut State, call: Call, report: &mut ExportReport) {
+        state.in_flight_docs = state.in_flight_docs.saturating_sub(call.docs.len());
+        match call.outcome {
+            CallOutcome::Done { unprocessed } => {
+                let mut retry_ids: Vec<String> = Vec::new();
+                let mut rejected_ids: Vec<String> = Vec::new();
+                for u in unprocessed {
+                    if u.retryable {
+                        tracing::debug!(id = ?u.id, code = %u.code, "X-Ray did not process a document; will retry");
+                    } else {
+                        tracing::warn!(id = ?u.id, code = %u.code, message = %u.message, "X-Ray rejected a segment document");
+                    }
+                    match (u.id, u.retryable) {
+                        (Some(id), true) => retry_ids.push(id),
+                        (Some(id), false) => rejected_ids.push(id),
+                        // Without an id the document cannot be told apart: count it.
+                        (None, _) => report.dropped.rejected_by_xray += 1,
+                    }
+                }
+                let mut requeue = Vec::new();
+                for doc in call.docs {
+                    if retry_ids.iter().any(|id| doc_has_id(&doc, id)) {
+                        requeue.push(doc);
+                    } else if rejected_ids.iter().any(|id| doc_has_id(&doc, id)) {
+                        report.dropped.rejected_by_xray += 1;
+                    } else {
+                        report.exported += 1;
+                    }
+                }
+                if requeue.is_empty() {
+                    state.attempt = 0;
+                    state.not_before = None;
+                } else {
+                    self.requeue(state, requeue, report);
+                }
+            }
+            CallOutcome::Retryable(reason) => {
+                tracing::debug!(%reason, documents = call.docs.len(), "PutTraceSegments failed; will retry");
+                self.requeue(state, call.docs, report);
+            }
+            CallOutcome::Permanent(reason) => {
+                tracing::warn!(%reason, documents = call.docs.len(), "PutTraceSegments refused; documents dropped");
+                report.dropped.rejected_by_xray += call.docs.len() as u64;
+            }
+        }
+    }
+
+    /// Puts documents back at the front of the queue and schedules the next attempt.
+    fn requeue(&self, state: &mut State, docs: Vec<String>, report: &mut ExportReport) {
+        report.retries += 1;
+        for doc in docs.into_iter().rev() {
+            state.pending_bytes += doc.len();
+            state.pending.push_front(doc);
+        }
+        let delay = backoff(state.attempt, &mut rand::rng());
+        state.attempt = state.attempt.saturating_add(1);
+        state.not_before = Some(Instant::now() + delay);
+    }
+
+    /// R-UDP-1: one datagram per document, header line first. Datagrams are fire-and-forget;
+    /// a local send error (no route, buffer full) keeps the rest queued for the next flush.
+    async fn send_udp(&self, state: &mut State, addr: SocketAddr, report: &mut ExportReport) {
+        let socket = self
+            .udp
+            .get_or_init(|| async move {
+                let local: SocketAddr = if addr.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                match tokio::net::UdpSocket::bind(local).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot open a UDP socket for the X-Ray daemon");
+                        None
+                    }
+                }
+            })
+            .await;
+        let Some(socket) = socket else {
+            return;
+        };
+        let mut datagram = Vec::with_capacity(4096);
+        while let Some(doc) = state.pending.pop_front() {
+            state.pending_bytes -= doc.len();
+            if DAEMON_HEADER.len() + doc.len() > MAX_DATAGRAM_BYTES {
+                report.dropped.too_large += 1;
+                continue;
+            }
+            datagram.clear();
+            datagram.extend_from_slice(DAEMON_HEADER.as_bytes());
+            datagram.extend_from_slice(doc.as_bytes());
+            match socket.send_to(&datagram, addr).await {
+                Ok(_) => report.exported += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, %addr, "UDP send to the X-Ray daemon failed; will retry");
+                    state.pending_bytes += doc.len();
+                    state.pending.push_front(doc);
+                    report.retries += 1;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// End of a flush: on the final flush everything undelivered is dropped (`deadline`) and
+/// calls in flight are cancelled; otherwise it all waits for the next flush.
+fn finish(state: &mut State, mode: FlushMode, report: &mut ExportReport) {
+    if mode == FlushMode::Final {
+        let lost = state.pending.len() + state.in_flight_docs;
+        if lost > 0 {
+            report.dropped.deadline += lost as u64;
+            tracing::warn!(
+                documents = lost,
+                "shutdown deadline reached; documents dropped"
+            );
+        }
+        state.pending.clear();
+        state.pending_bytes = 0;
+        state.in_flight.abort_all();
+        state.in_flight_docs = 0;
+    }
+    report.pending = (state.pending.len() + state.in_flight_docs) as u64;
+}
+
+/// The delay before retry number `attempt` (0-based): full jitter over an exponentially growing
+/// window, `uniform(1 ms, min(BACKOFF_MAX, BACKOFF_BASE * 2^attempt))` (AWS Architecture Blog,
+/// "Exponential Backoff And Jitter").
+pub fn backoff(attempt: u32, rng: &mut impl Rng) -> Duration {
+    let window = BACKOFF_BASE
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let ms = window.as_millis().max(1) as u64;
+    Duration::from_millis(rng.random_range(1..=ms))
+}
+
+/// Whether the serialised document `doc` has `"id":"<id>"`. Documents are ours, so the exact
+/// spelling is known (serde_json, no spaces), and `id` precedes any nested `"id"` field.
+fn doc_has_id(doc: &str, id: &str) -> bool {
+    let needle = format!("\"id\":\"{id}\"");
+    doc.contains(&needle)
+}
+
+async fn put_once(client: &Client, docs: &[String], timeout: Duration) -> CallOutcome {
     let call = client
         .put_trace_segments()
-        .set_trace_segment_documents(Some(chunk.to_vec()))
+        .set_trace_segment_documents(Some(docs.to_vec()))
         .send();
-    let result = match tokio::time::timeout_at(deadline.into(), call).await {
+    let result = match tokio::time::timeout(timeout, call).await {
         Ok(r) => r,
-        Err(_) => return CallOutcome::Retryable("timed out at the flush deadline".into()),
+        Err(_) => return CallOutcome::Retryable(format!("no answer within {timeout:?}")),
     };
     match result {
         Ok(out) => CallOutcome::Done {
@@ -295,5 +492,50 @@ mod tests {
         let doc = r#"{"name":"a","id":"53995c3f42cd8ad8","trace_id":"1-x"}"#;
         assert!(doc_has_id(doc, "53995c3f42cd8ad8"));
         assert!(!doc_has_id(doc, "53995c3f42cd8ad9"));
+    }
+
+    #[tokio::test]
+    async fn udp_sends_one_document_per_datagram_with_the_header() {
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = XrayClient::new(XraySettings {
+            daemon_address: Some(addr),
+            ..XraySettings::default()
+        });
+        let docs = vec![r#"{"id":"a"}"#.to_string(), r#"{"id":"b"}"#.to_string()];
+        let r = client
+            .put_documents(
+                docs,
+                Instant::now() + Duration::from_secs(1),
+                FlushMode::Regular,
+            )
+            .await;
+        assert_eq!(r.exported, 2);
+        let mut buf = [0u8; 1024];
+        for want in [r#"{"id":"a"}"#, r#"{"id":"b"}"#] {
+            let n = server.recv(&mut buf).await.unwrap();
+            let text = std::str::from_utf8(&buf[..n]).unwrap();
+            assert_eq!(text, format!("{DAEMON_HEADER}{want}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_queue_drops_the_oldest_beyond_its_byte_limit() {
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let client = XrayClient::new(XraySettings {
+            daemon_address: Some(server.local_addr().unwrap()),
+            max_pending_bytes: 25,
+            ..XraySettings::default()
+        });
+        let docs = vec!["0123456789".to_string(); 4];
+        let r = client
+            .put_documents(
+                docs,
+                Instant::now() + Duration::from_secs(1),
+                FlushMode::Regular,
+            )
+            .await;
+        assert_eq!(r.dropped.queue_full, 2);
+        assert_eq!(r.exported, 2);
     }
 }

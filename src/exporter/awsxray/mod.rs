@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use self::client::{XrayClient, XraySettings};
 use self::translate::TranslateConfig;
 use self::translate::{translate_span, DropReason};
-use super::{Drops, ExportReport};
+use super::{Drops, ExportReport, FlushMode};
 
 /// The `awsxray` exporter: a translator config and a lazily built X-Ray client.
 pub struct AwsXrayExporter {
@@ -45,10 +45,16 @@ impl AwsXrayExporter {
         self.client.warm_up();
     }
 
-    /// Translates every span of `batch` and delivers the documents before `deadline`.
+    /// Translates every span of `batch` and delivers the documents, with those left from
+    /// earlier flushes, until `deadline` (see [`client`] for what happens to the rest).
     /// Spans that cannot be translated are counted (`invalid_span`, `too_large`) and the rest
     /// ships (STYLE: per-span errors are values).
-    pub async fn export(&self, batch: &[ResourceSpans], deadline: Instant) -> ExportReport {
+    pub async fn export(
+        &self,
+        batch: &[ResourceSpans],
+        deadline: Instant,
+        mode: FlushMode,
+    ) -> ExportReport {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -72,7 +78,7 @@ impl AwsXrayExporter {
                 }
             }
         }
-        let mut report = self.client.put_documents(documents, deadline).await;
+        let mut report = self.client.put_documents(documents, deadline, mode).await;
         report.dropped.add(&dropped);
         report
     }
