@@ -236,7 +236,10 @@ async fn start(
                     XraySettings {
                         region: c.region.clone(),
                         endpoint: c.endpoint.clone(),
-                        daemon_address: None,
+                        daemon_address: c
+                            .daemon_address
+                            .as_deref()
+                            .and_then(|a| config::exporters::parse_daemon_address(a).ok()),
                         max_concurrent_calls: c.num_workers as usize,
                         request_timeout: Duration::from_secs(c.request_timeout_seconds),
                         max_pending_bytes: buffer_bytes,

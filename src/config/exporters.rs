@@ -29,53 +29,75 @@ pub const EXPORTER_TYPES: &[&str] = &["awsxray", "debug", "logging"];
 /// Largest segment document X-Ray accepts, in bytes (service quota, not adjustable).
 pub const XRAY_MAX_DOCUMENT_BYTES: usize = 64_000;
 
-/// `exporters.awsxray`.
+/// `exporters.awsxray` (`docs/xray-mapping.md` §18).
+///
+/// Every key of the collector-contrib exporter is accepted and validated. Those that make no
+/// sense inside Lambda, or that otlp-xray does not implement, say "no effect" below; they are
+/// accepted so that existing collector configs load unchanged. The AWS fork's
+/// `transit_spans_in_otlp_format` (R-OTLPX-1) is rejected as an unknown key: its service-side
+/// contract is undocumented.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsXrayExporterConfig {
-    /// AWS region of X-Ray. Default: the `AWS_REGION` Lambda sets.
+    /// AWS region of X-Ray (R-API-5). Default: the `AWS_REGION` Lambda sets.
     pub region: Option<String>,
     /// X-Ray endpoint URL (`https://…` or `http://…`), e.g. a local test endpoint. Default: the
     /// region's public endpoint.
     pub endpoint: Option<String>,
-    /// Attribute keys recorded as annotations (searchable) rather than metadata.
+    /// Attribute keys recorded as annotations (searchable) rather than metadata (§14, R-ANN-1).
     pub indexed_attributes: Vec<String>,
-    /// Record every scalar attribute as an annotation. Default `false`.
+    /// Record every scalar attribute as an annotation (§14.3). Default `false`.
     pub index_all_attributes: bool,
-    /// CloudWatch log group names for `aws.cloudwatch_logs` when the resource names none.
+    /// CloudWatch log group names for `aws.cloudwatch_logs` when the resource names none
+    /// (R-AWS-2).
     pub aws_log_groups: Vec<String>,
-    /// IAM role to assume (STS) for `PutTraceSegments`, e.g. to write to another account.
+    /// IAM role to assume (STS) for `PutTraceSegments`, e.g. to write to another account
+    /// (R-API-5). Validated (`arn:<partition>:iam::<account>:role/<name>`). No effect yet:
+    /// documents are signed with the credentials Lambda gives the function (its execution
+    /// role).
     pub role_arn: Option<String>,
-    /// External ID for the role assumption.
+    /// External ID for the role assumption; only valid together with `role_arn`. No effect yet
+    /// (see `role_arn`).
     pub external_id: Option<String>,
     /// Concurrent `PutTraceSegments` calls. Default 8.
     pub num_workers: u32,
     /// Timeout of one `PutTraceSegments` call, in seconds. Default 30 (the flush deadline
     /// bounds it further).
     pub request_timeout_seconds: u64,
-    /// Retries of a failed call. Default 2.
+    /// Retries of a failed call. Default 2. No effect: otlp-xray retries throttling, 5xx and
+    /// transport errors with jittered backoff until the flush deadline instead of a fixed
+    /// count (R-API-4).
     pub max_retries: u32,
-    /// Skip TLS certificate verification. Default `false`.
+    /// Skip TLS certificate verification. Default `false`. No effect: certificates are always
+    /// verified.
     pub no_verify_ssl: bool,
-    /// HTTPS proxy URL for X-Ray calls.
+    /// HTTPS proxy URL for X-Ray calls. Validated (`http://` or `https://` URL). No effect yet.
     pub proxy_address: Option<String>,
-    /// Collector key (skips EC2 metadata lookups). Accepted; no effect in Lambda.
+    /// Collector key (skips EC2 metadata lookups). No effect in Lambda: there is no EC2
+    /// instance metadata service.
     pub local_mode: bool,
-    /// ARN of the resource running the collector, written to documents.
+    /// ARN of the resource running the collector. Validated (starts with `arn:`). No effect
+    /// yet: documents carry no `resource_arn` (§19).
     pub resource_arn: Option<String>,
-    /// Profile in the shared credentials file.
+    /// Profile in the shared credentials file. No effect in Lambda: credentials come from the
+    /// environment Lambda sets.
     pub profile: Option<String>,
-    /// Shared credentials file(s); one path or a list.
+    /// Shared credentials file(s); one path or a list. No effect in Lambda (see `profile`).
     #[serde(deserialize_with = "de::string_or_list")]
     pub shared_credentials_file: Vec<String>,
-    /// PEM file of extra CA certificates for the X-Ray endpoint.
+    /// PEM file of extra CA certificates for the X-Ray endpoint. No effect yet: the bundled
+    /// web PKI roots are used.
     pub certificate_file_path: Option<String>,
-    /// Retries of EC2 instance metadata calls. Default 0. Accepted; no effect in Lambda.
+    /// Retries of EC2 instance metadata calls. Default 0. No effect in Lambda: there is no EC2
+    /// instance metadata service.
     pub imds_retries: u32,
-    /// Collector telemetry settings of the exporter (`enabled`, `include_metadata`, …).
-    /// Accepted; no effect.
+    /// Collector telemetry of the exporter (periodic `PutTelemetryRecords`): `enabled`,
+    /// `include_metadata` (booleans), `contributors` (list of strings), `hostname`,
+    /// `instance_id`, `resource_arn` (strings). Parsed and validated; no effect (not
+    /// implemented).
     pub telemetry: BTreeMap<String, RawValue>,
-    /// Id of an extension that wraps the HTTP client. Accepted; no effect.
+    /// Id of an extension that wraps the HTTP client. No effect: otlp-xray has no such
+    /// extensions.
     pub middleware: Option<String>,
     /// Skip the trace-id epoch check (R-ID-3/4). Default `true`.
     pub skip_timestamp_validation: bool,
@@ -87,6 +109,16 @@ pub struct AwsXrayExporterConfig {
     /// otlp-xray: serialised document budget in bytes (R-SIZE-1, D6), 1 to 64,000. Default
     /// 64,000.
     pub max_document_bytes: usize,
+    /// otlp-xray: send documents to an X-Ray daemon over UDP at `host:port` (R-UDP-1/2)
+    /// instead of calling `PutTraceSegments`. The daemon's `tcp:h:p udp:h:p` form is accepted.
+    /// Lambda does not give extensions `AWS_XRAY_DAEMON_ADDRESS`, so it must be configured
+    /// (e.g. `${env:MY_DAEMON}`). Default none.
+    pub daemon_address: Option<String>,
+    /// otlp-xray: a span whose parent is the Lambda function segment (the `Parent=` of the
+    /// INVOKE event's trace header) is sent as a subsegment of it, as the X-Ray SDK does,
+    /// instead of as a segment of its own; the service map then shows no extra node after the
+    /// Lambda function. Default `true`.
+    pub attach_to_lambda_segment: bool,
 }
 
 impl Default for AwsXrayExporterConfig {
@@ -116,6 +148,8 @@ impl Default for AwsXrayExporterConfig {
             annotation_allow_dot: true,
             lambda_origin: None,
             max_document_bytes: XRAY_MAX_DOCUMENT_BYTES,
+            daemon_address: None,
+            attach_to_lambda_segment: true,
         }
     }
 }
@@ -173,6 +207,49 @@ impl AwsXrayExporterConfig {
                 ),
             ));
         }
+        if let Some(addr) = &self.daemon_address {
+            if let Err(message) = parse_daemon_address(addr) {
+                return Err((vec!["daemon_address"], message));
+            }
+        }
+        if let Some(arn) = &self.role_arn {
+            let is_role = arn.starts_with("arn:")
+                && arn.split(':').nth(2) == Some("iam")
+                && arn.split(':').nth(5).is_some_and(|r| r.starts_with("role/"));
+            if !is_role {
+                return Err((
+                    vec!["role_arn"],
+                    format!(
+                        "role_arn `{arn}` must be an IAM role ARN, e.g. \
+                         arn:aws:iam::123456789012:role/xray-writer"
+                    ),
+                ));
+            }
+        }
+        if self.external_id.is_some() && self.role_arn.is_none() {
+            return Err((
+                vec!["external_id"],
+                "external_id is only used with role_arn; set role_arn or remove external_id"
+                    .to_owned(),
+            ));
+        }
+        if let Some(p) = &self.proxy_address {
+            if !(p.starts_with("https://") || p.starts_with("http://")) {
+                return Err((
+                    vec!["proxy_address"],
+                    format!("proxy_address `{p}` must be a URL starting with http:// or https://"),
+                ));
+            }
+        }
+        if let Some(arn) = &self.resource_arn {
+            if !arn.starts_with("arn:") {
+                return Err((
+                    vec!["resource_arn"],
+                    format!("resource_arn `{arn}` must be an ARN (arn:…)"),
+                ));
+            }
+        }
+        check_telemetry(&self.telemetry)?;
         if self.num_workers == 0 {
             return Err((
                 vec!["num_workers"],
@@ -187,6 +264,78 @@ impl AwsXrayExporterConfig {
         }
         Ok(())
     }
+}
+
+/// Validates `exporters.awsxray.telemetry` (keys and value types of the collector's exporter
+/// telemetry settings; §18). The settings themselves have no effect.
+fn check_telemetry(telemetry: &BTreeMap<String, RawValue>) -> Result<(), Problem> {
+    for (key, value) in telemetry {
+        let ok = match key.as_str() {
+            // YAML scalars may arrive untyped: `true` as a string is a boolean too.
+            "enabled" | "include_metadata" => {
+                value.is_boolean()
+                    || value.is_null()
+                    || value
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
+            }
+            "contributors" => {
+                value.is_null()
+                    || value.is_string()
+                    || value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(RawValue::is_string))
+            }
+            "hostname" | "instance_id" | "resource_arn" => value.is_string() || value.is_null(),
+            _ => {
+                return Err((
+                    vec!["telemetry"],
+                    format!(
+                        "unknown telemetry key `{key}`; expected enabled, include_metadata, \
+                         contributors, hostname, instance_id or resource_arn"
+                    ),
+                ))
+            }
+        };
+        if !ok {
+            return Err((
+                vec!["telemetry"],
+                format!("telemetry.{key} has the wrong type ({value})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses an X-Ray daemon address: `host:port`, `[v6]:port`, or the daemon's
+/// `tcp:host:port udp:host:port` form (the `udp:` part is used), as in
+/// `AWS_XRAY_DAEMON_ADDRESS` (R-UDP-2). Host names are resolved (only `localhost` without a
+/// lookup). Errors say what was expected.
+pub fn parse_daemon_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let text = text.trim();
+    let addr = if text.contains(' ') {
+        text.split_whitespace()
+            .find_map(|p| p.strip_prefix("udp:"))
+            .ok_or_else(|| format!("daemon_address `{text}` has no `udp:host:port` part"))?
+    } else {
+        text.strip_prefix("udp:").unwrap_or(text)
+    };
+    let expected = || format!("daemon_address `{text}` must be host:port, e.g. 127.0.0.1:2000");
+    let (host, port) = addr.rsplit_once(':').ok_or_else(expected)?;
+    let port: u16 = port.parse().map_err(|_| expected())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("daemon_address `{text}`: cannot resolve `{host}`"))
 }
 
 /// How much the `debug` exporter prints.
