@@ -215,7 +215,10 @@ impl AwsXrayExporterConfig {
         if let Some(arn) = &self.role_arn {
             let is_role = arn.starts_with("arn:")
                 && arn.split(':').nth(2) == Some("iam")
-                && arn.split(':').nth(5).is_some_and(|r| r.starts_with("role/"));
+                && arn
+                    .split(':')
+                    .nth(5)
+                    .is_some_and(|r| r.starts_with("role/"));
             if !is_role {
                 return Err((
                     vec!["role_arn"],
@@ -275,9 +278,9 @@ fn check_telemetry(telemetry: &BTreeMap<String, RawValue>) -> Result<(), Problem
             "enabled" | "include_metadata" => {
                 value.is_boolean()
                     || value.is_null()
-                    || value
-                        .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
+                    || value.as_str().is_some_and(|s| {
+                        s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")
+                    })
             }
             "contributors" => {
                 value.is_null()

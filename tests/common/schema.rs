@@ -1,6 +1,41 @@
-//! A hand-written validator for X-Ray segment documents, following
-//! `docs/xray-schema-notes.md` (the 2016 JSON schema plus the practical anchored regexes) and
-//! the document rules of `docs/xray-mapping.md` (R-SHAPE-2/3, D14, D16, §16).
+//! Our JSON schema for X-Ray segment documents, written as a validator (issue 3: "a JSON
+//! schema that we write ourselves"). It is the only copy: integration tests use it through
+//! `tests/common`, and the crate's unit tests compile this same file as
+//! `exporter::awsxray::translate::schema_check`, so every document the translator produces in
+//! the test suite is checked by it.
+//!
+//! Rules, from `docs/xray-schema-notes.md` (the 2016 AWS schema and its gaps) and the document
+//! rules of `docs/xray-mapping.md`:
+//! - Size: at most 64,000 bytes (§16, R-SIZE-1; X-Ray's 64 kB limit).
+//! - Required: `name`, `id`, `trace_id`, `start_time` (schema) plus `fault`, `error`,
+//!   `throttle` (R-SHAPE-3); `end_time` unless `in_progress` is `true`, and not with it
+//!   (R-TIME-3/4).
+//! - `id`, `parent_id`, exception `id` and `cause`: `^[0-9a-f]{16}$`; `trace_id`:
+//!   `^1-[0-9a-f]{8}-[0-9a-f]{24}$` (the notes' practical anchored patterns).
+//! - `name`: the schema's `java_pattern`, 1–200 characters of `\p{L}\p{Z}\p{N}` and
+//!   `_ . : / % & # = + - @`.
+//! - `start_time`, `end_time`: numbers; `in_progress`, `fault`, `error`, `throttle`: booleans.
+//! - `user`: string ≤ 250 characters; `origin`, `resource_arn`: strings.
+//! - `type`: only `"subsegment"`; `namespace`: `aws` or `remote`, only on subsegments (D16).
+//!   A subsegment has `parent_id` and `trace_id` (R-SHAPE-2); no nested `subsegments`, no
+//!   `precursor_ids` (R-LINK-3).
+//! - `annotations`: keys `^[A-Za-z0-9_.]{1,500}$` (dots allowed, R-ANN-2), values string
+//!   (≤ 1,000 characters), number or boolean.
+//! - `metadata`: every member (namespace) is an object.
+//! - `http`: only `request.{method,url,user_agent,client_ip}` (strings; the schema's 250-cap is
+//!   not enforced, R-SIZE-2), `request.x_forwarded_for` (only `true`, R-HTTP-4),
+//!   `response.{status,content_length}` (integers); no `traced` (R-HTTP-7).
+//! - `aws`: the members of R-AWS-2/3 with their types (strings, `table_names` string array,
+//!   `xray.auto_instrumentation` boolean, `elastic_beanstalk.deployment_id` integer,
+//!   `cloudwatch_logs` entries with `log_group`); unknown members are errors.
+//! - `sql`: the schema's string members, `user` ≤ 250; `service.version`: string.
+//! - `cause`: an exception id, or an object of `working_directory`, `paths`, `exceptions`;
+//!   exceptions have `id`, string `message`/`type`, boolean `remote`, integer
+//!   `truncated`/`skipped`, `stack` frames of string `path`/`label` and integer `line`; ids are
+//!   unique and every exception `cause` names an exception of the same document.
+//! - `links`: `trace_id`, `id` (patterns above), optional object `attributes` (R-LINK-1).
+//! - No JSON `null` outside `metadata` and link attributes, no empty arrays (R-SHAPE-3, D14);
+//!   unknown top-level members are errors.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;

@@ -23,11 +23,12 @@ pub const ANNOTATIONS_KEY: &str = "aws.xray.annotations";
 /// Prefix of span attributes holding JSON metadata objects (§14.3 step 4).
 pub const METADATA_PREFIX: &str = "aws.xray.metadata.";
 
-/// `enduser.id` → `user`, consumed, cut to 250 characters (R-USER-1, D13).
+/// `enduser.id` → `user`, cut to 250 characters (R-USER-1, D13). The key is consumed whatever
+/// its type (§14.5: never in metadata); only a non-empty string becomes `user`.
 pub(crate) fn make_user<'a>(attrs: &mut Attrs<'a>) -> Option<&'a str> {
-    let user = attrs.str("enduser.id")?;
+    let user = attrs.str("enduser.id");
     attrs.consume("enduser.id");
-    let user = cut_chars(user, MAX_USER_CHARS);
+    let user = cut_chars(user?, MAX_USER_CHARS);
     (!user.is_empty()).then_some(user)
 }
 
@@ -103,6 +104,11 @@ impl Serialize for Annotations<'_> {
     }
 }
 
+thread_local! {
+    /// Scratch buffer for `otel.resource.<key>` metadata keys while serialising.
+    static KEY_BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// A metadata key: a borrowed/owned string or a resource key written as `otel.resource.<k>`.
 #[derive(Debug, Clone)]
 enum MetaKey<'a> {
@@ -130,7 +136,16 @@ impl Serialize for MetaKey<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             MetaKey::Str(k) => s.serialize_str(k),
-            MetaKey::Resource(k) => s.collect_str(&format_args!("{RESOURCE_PREFIX}{k}")),
+            // Concatenated in a reused per-thread buffer: no allocation, no `fmt` machinery.
+            MetaKey::Resource(k) => KEY_BUF.with(|buf| match buf.try_borrow_mut() {
+                Ok(mut buf) => {
+                    buf.clear();
+                    buf.push_str(RESOURCE_PREFIX);
+                    buf.push_str(k);
+                    s.serialize_str(&buf)
+                }
+                Err(_) => s.collect_str(&format_args!("{RESOURCE_PREFIX}{k}")),
+            }),
         }
     }
 }
@@ -150,6 +165,8 @@ pub struct Metadata<'a> {
     default: Vec<(MetaKey<'a>, MetaValue<'a>)>,
     namespaces: Vec<(&'a str, serde_json::Map<String, serde_json::Value>)>,
     string_cap: Option<usize>,
+    /// Members of `aws.xray.metadata.default` were merged into `default`.
+    merged_default: bool,
 }
 
 impl<'a> Metadata<'a> {
@@ -352,6 +369,9 @@ pub(crate) fn make_annotations_metadata<'a>(
     let index_all = config.index_all_attributes;
     let mut annotations = Annotations::default();
     let mut metadata = Metadata::default();
+    if input.store_resource {
+        metadata.default.reserve(input.resource.len());
+    }
 
     // Step 2: the indexed set.
     let mut indexed: Vec<&'a str> = if index_all {
@@ -394,15 +414,24 @@ pub(crate) fn make_annotations_metadata<'a>(
 
     // Step 4: span attributes.
     let candidates: Vec<&'a KeyValue> = attrs.live().collect();
-    for kv in candidates {
+    metadata.default.reserve(candidates.len());
+    for (pos, kv) in candidates.iter().copied().enumerate() {
         let Some(v) = kv_value(kv) else {
             continue;
         };
         let key = kv.key.as_str();
-        let dedup = key.starts_with(RESOURCE_PREFIX);
+        // Keys can collide with resource keys, with members merged from
+        // `aws.xray.metadata.default`, or with a repeated OTLP key: the later one wins (as
+        // R-ANN-5 for annotations) so the JSON object never has duplicate members.
+        let dedup = metadata.merged_default
+            || key.starts_with(RESOURCE_PREFIX)
+            || candidates
+                .get(..pos)
+                .is_some_and(|before| before.iter().any(|b| b.key == key));
         if let (Some(suffix), Value::StringValue(raw)) = (key.strip_prefix(METADATA_PREFIX), v) {
             match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw) {
                 Ok(obj) if suffix.eq_ignore_ascii_case("default") => {
+                    metadata.merged_default = true;
                     for (k, v) in obj {
                         metadata.push(MetaKey::Str(Cow::Owned(k)), MetaValue::Json(v), true);
                     }
@@ -422,7 +451,9 @@ pub(crate) fn make_annotations_metadata<'a>(
             }
             continue;
         }
-        if index_all || indexed.contains(&key) {
+        // An empty key cannot be an annotation key (R-ANN-2: 1–500 characters); it stays in
+        // metadata like any other non-annotatable value (D11).
+        if !key.is_empty() && (index_all || indexed.contains(&key)) {
             if let Some(a) = scalar(v) {
                 annotations.insert(fix_key(key, allow_dot), a);
                 continue;
@@ -455,6 +486,13 @@ mod tests {
         span: &[KeyValue],
         store_resource: bool,
     ) -> (String, String) {
+        let whole = TranslateConfig {
+            max_document_bytes: 64_000,
+            ..config.clone()
+        };
+        let kind = if store_resource { 2 } else { 3 };
+        let sp = super::super::test_support::span(kind, true, span.to_vec());
+        assert!(!super::super::test_support::docs_for(resource, &sp, &whole).is_empty());
         let mut attrs = Attrs::new(span);
         let input = AnnotationInput {
             resource,

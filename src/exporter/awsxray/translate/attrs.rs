@@ -105,14 +105,18 @@ impl<'a> Attrs<'a> {
         done
     }
 
-    /// Every attribute not removed, with its index, in OTLP order.
-    pub(crate) fn visible(&self) -> impl Iterator<Item = (usize, &'a KeyValue)> + '_ {
+    /// Number of entries (including removed ones); indexes for [`Attrs::visible_at`].
+    pub(crate) fn len(&self) -> usize {
+        self.kvs.len()
+    }
+
+    /// The entry at `idx` unless it was removed.
+    pub(crate) fn visible_at(&self, idx: usize) -> Option<&'a KeyValue> {
         let kvs = self.kvs;
-        kvs.iter()
-            .enumerate()
-            .zip(self.state.iter())
-            .filter(|(_, st)| **st != State::Removed)
-            .map(|(pair, _)| pair)
+        match self.state.get(idx) {
+            Some(State::Removed) | None => None,
+            Some(_) => kvs.get(idx),
+        }
     }
 
     /// The candidate attributes (neither consumed nor removed), in OTLP order.
@@ -155,6 +159,9 @@ mod tests {
         );
         assert!(attrs.restore("a"));
         assert_eq!(attrs.live().count(), 2);
-        assert_eq!(attrs.visible().count(), 2);
+        assert_eq!(
+            (0..attrs.len()).filter_map(|i| attrs.visible_at(i)).count(),
+            2
+        );
     }
 }

@@ -198,27 +198,52 @@ pub(crate) fn make_aws<'a>(
     let platform = find_str(resource, "cloud.platform").unwrap_or("");
     let r = |k: &str| find_nonempty(resource, k);
 
-    let ec2 = (platform == "aws_ec2" || r("host.id").is_some()).then(|| Ec2 {
-        instance_id: r("host.id"),
-        availability_zone: r("cloud.availability_zone"),
-        instance_size: r("host.type"),
-        ami_id: r("host.image.id"),
-    });
-    let ecs = (platform == "aws_ecs").then(|| Ecs {
-        container: r("container.name"),
-        container_id: r("container.id"),
-        task_arn: r("aws.ecs.task.arn"),
-        task_family: r("aws.ecs.task.family"),
-        cluster_arn: r("aws.ecs.cluster.arn"),
-        container_arn: r("aws.ecs.container.arn"),
-        availability_zone: r("cloud.availability_zone"),
-        launch_type: r("aws.ecs.launchtype"),
-    });
-    let eks = (platform == "aws_eks" || r("k8s.cluster.name").is_some()).then(|| Eks {
-        cluster_name: r("k8s.cluster.name"),
-        pod: r("k8s.pod.name"),
-        container_id: r("container.id"),
-    });
+    // R-SHAPE-3 / D14: a block whose members are all missing is omitted, not `{}`.
+    let ec2 = (platform == "aws_ec2" || r("host.id").is_some())
+        .then(|| Ec2 {
+            instance_id: r("host.id"),
+            availability_zone: r("cloud.availability_zone"),
+            instance_size: r("host.type"),
+            ami_id: r("host.image.id"),
+        })
+        .filter(|e| {
+            e.instance_id.is_some()
+                || e.availability_zone.is_some()
+                || e.instance_size.is_some()
+                || e.ami_id.is_some()
+        });
+    let ecs = (platform == "aws_ecs")
+        .then(|| Ecs {
+            container: r("container.name"),
+            container_id: r("container.id"),
+            task_arn: r("aws.ecs.task.arn"),
+            task_family: r("aws.ecs.task.family"),
+            cluster_arn: r("aws.ecs.cluster.arn"),
+            container_arn: r("aws.ecs.container.arn"),
+            availability_zone: r("cloud.availability_zone"),
+            launch_type: r("aws.ecs.launchtype"),
+        })
+        .filter(|e| {
+            [
+                e.container,
+                e.container_id,
+                e.task_arn,
+                e.task_family,
+                e.cluster_arn,
+                e.container_arn,
+                e.availability_zone,
+                e.launch_type,
+            ]
+            .iter()
+            .any(Option::is_some)
+        });
+    let eks = (platform == "aws_eks" || r("k8s.cluster.name").is_some())
+        .then(|| Eks {
+            cluster_name: r("k8s.cluster.name"),
+            pod: r("k8s.pod.name"),
+            container_id: r("container.id"),
+        })
+        .filter(|e| e.cluster_name.is_some() || e.pod.is_some() || e.container_id.is_some());
     let elastic_beanstalk = match r("service.instance.id") {
         Some(id) if platform == "aws_elastic_beanstalk" => Some(Beanstalk {
             environment_name: r("service.namespace"),
@@ -251,14 +276,23 @@ fn xray(resource: &[KeyValue]) -> XRay<'_> {
     let lang = find_nonempty(resource, "telemetry.sdk.language");
     let sdk = match (name, lang) {
         (Some(n), Some(l)) => {
-            let suffix = format!(" for {l}");
-            let already = n.len() >= suffix.len()
-                && n.get(n.len() - suffix.len()..)
-                    .is_some_and(|end| end.eq_ignore_ascii_case(&suffix));
+            // Already ends with ` for <language>` (any case)?
+            let already = n
+                .len()
+                .checked_sub(l.len() + 5)
+                .and_then(|at| n.get(at..))
+                .and_then(|end| end.get(..5).zip(end.get(5..)))
+                .is_some_and(|(sep, lang)| {
+                    sep.eq_ignore_ascii_case(" for ") && lang.eq_ignore_ascii_case(l)
+                });
             Some(if already {
                 Cow::Borrowed(n)
             } else {
-                Cow::Owned(format!("{n}{suffix}"))
+                let mut sdk = String::with_capacity(n.len() + 5 + l.len());
+                sdk.push_str(n);
+                sdk.push_str(" for ");
+                sdk.push_str(l);
+                Cow::Owned(sdk)
             })
         }
         (Some(n), None) => Some(Cow::Borrowed(n)),
@@ -357,6 +391,11 @@ mod tests {
     }
 
     fn json(resource: &[KeyValue], span: &[KeyValue]) -> String {
+        super::super::test_support::whole_span_docs(
+            crate::exporter::awsxray::translate::SpanKind::Client,
+            resource,
+            span,
+        );
         let mut attrs = Attrs::new(span);
         let aws = make_aws(resource, &mut attrs, &[]);
         serde_json::to_string(&aws).unwrap_or_default()

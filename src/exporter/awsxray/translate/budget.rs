@@ -6,8 +6,29 @@ use super::DropReason;
 /// Length every metadata string leaf is cut to in step 2 of R-SIZE-1.
 pub const METADATA_STRING_CAP: usize = 1024;
 
+thread_local! {
+    /// Per-thread serialisation buffer, reused across documents so that serialising does not
+    /// grow a fresh buffer step by step (performance; the result is copied out at its size).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Largest scratch buffer kept between documents.
+const SCRATCH_KEEP_BYTES: usize = 128 * 1024;
+
 fn to_json(doc: &Document<'_>) -> Result<String, DropReason> {
-    serde_json::to_string(doc).map_err(|_| DropReason::Serialization)
+    SCRATCH.with(|scratch| {
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            return serde_json::to_string(doc).map_err(|_| DropReason::Serialization);
+        };
+        buf.clear();
+        serde_json::to_writer(&mut *buf, doc).map_err(|_| DropReason::Serialization)?;
+        let json =
+            String::from_utf8(buf.as_slice().to_vec()).map_err(|_| DropReason::Serialization);
+        if buf.capacity() > SCRATCH_KEEP_BYTES {
+            *buf = Vec::new();
+        }
+        json
+    })
 }
 
 /// Serialises `doc` within `max_bytes`, shrinking it step by step (R-SIZE-1):

@@ -399,4 +399,35 @@ mod tests {
         assert_eq!(ex.first().map(|e| e.message.as_ref()), Some("bad"));
         assert_eq!(ex.first().and_then(|e| e.remote), Some(true));
     }
+
+    #[test]
+    fn whole_span_chained_cause_links_ids() {
+        // R-CAUSE-5, R-STACK-java: the chained exception is linked by `cause` in the document.
+        use crate::exporter::awsxray::translate::test_support::{docs_for, span as mk_span};
+        let mut sp = mk_span(3, true, vec![i("http.status_code", 502)]);
+        sp.events.push(Event {
+            name: "exception".to_owned(),
+            attributes: vec![
+                s("exception.type", "java.lang.RuntimeException"),
+                s("exception.message", "outer"),
+                s(
+                    "exception.stacktrace",
+                    "java.lang.RuntimeException: outer\n\tat a.B.c(B.java:1)\nCaused by: java.io.IOException: inner\n\tat d.E.f(E.java:2)\n\t... 1 more",
+                ),
+            ],
+            ..Default::default()
+        });
+        let docs = docs_for(
+            &[s("telemetry.sdk.language", "java")],
+            &sp,
+            &crate::exporter::awsxray::translate::TranslateConfig::default(),
+        );
+        let ex = &docs[0]["cause"]["exceptions"];
+        assert_eq!(ex.as_array().map(Vec::len), Some(2));
+        assert_eq!(ex[0]["cause"], ex[1]["id"]);
+        assert_eq!(ex[0]["remote"], true);
+        assert_eq!(ex[1]["type"], "java.io.IOException");
+        assert_eq!(ex[1]["stack"][0]["path"], "E.java");
+        assert_eq!(docs[0]["fault"], true);
+    }
 }

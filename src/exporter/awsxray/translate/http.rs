@@ -101,8 +101,10 @@ pub(crate) fn make_http<'a>(
     attrs: &mut Attrs<'a>,
 ) -> Option<Http<'a>> {
     let mut p = Parts::default();
-    let mut consumed: Vec<usize> = Vec::new();
-    for (idx, kv) in attrs.visible() {
+    for idx in 0..attrs.len() {
+        let Some(kv) = attrs.visible_at(idx) else {
+            continue;
+        };
         let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref()) else {
             continue;
         };
@@ -203,11 +205,8 @@ pub(crate) fn make_http<'a>(
             _ => take = false,
         }
         if take {
-            consumed.push(idx);
+            attrs.consume_at(idx);
         }
-    }
-    for idx in consumed {
-        attrs.consume_at(idx);
     }
     if !p.has_http {
         return None;
@@ -238,6 +237,9 @@ pub(crate) fn make_http<'a>(
         content_length: content_length(span),
     };
     let response_empty = response.status.is_none() && response.content_length.is_none();
+    if request_empty && response_empty {
+        return None; // R-SHAPE-3: no empty `"http":{}` (e.g. only `http.method=""`)
+    }
     Some(Http {
         request: (!request_empty).then_some(request),
         response: (!response_empty).then_some(response),
@@ -358,6 +360,7 @@ mod tests {
     }
 
     fn run(kind: SpanKind, attributes: Vec<KeyValue>) -> (Option<String>, Vec<String>) {
+        super::super::test_support::whole_span_docs(kind, &[], &attributes);
         let span = Span {
             attributes,
             ..Default::default()

@@ -24,7 +24,12 @@ impl Serialize for Link<'_> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("trace_id", &self.trace_id)?;
         map.serialize_entry("id", &self.id)?;
-        if !self.attributes.is_empty() {
+        // R-LINK-1: omitted when the link has no attribute with a value.
+        if self
+            .attributes
+            .iter()
+            .any(|kv| kv.value.as_ref().is_some_and(|v| v.value.is_some()))
+        {
             map.serialize_entry(
                 "attributes",
                 &AttrMap {

@@ -12,6 +12,7 @@ pub mod cause;
 pub mod document;
 pub mod http;
 pub mod ids;
+mod letters;
 pub mod links;
 pub mod name;
 pub mod origin;
@@ -19,6 +20,12 @@ pub mod service;
 pub mod sql;
 pub mod stack;
 pub mod value;
+
+#[cfg(test)]
+#[path = "../../../../tests/common/schema.rs"]
+pub(crate) mod schema_check;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::{resource::v1::Resource, trace::v1::Span};
@@ -166,6 +173,18 @@ struct Ctx<'a> {
     parent: Option<Hex16>,
     kind: SpanKind,
     local_root: bool,
+    /// The span hangs under Lambda's function segment and is sent as its subsegment.
+    lambda_subsegment: bool,
+}
+
+/// Per-span facts the translator cannot know from the span itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpanOptions {
+    /// The span's parent is the Lambda function segment of its invocation (the `Parent=` of
+    /// the INVOKE event's trace header): send the span as a **subsegment** of that segment, as
+    /// the X-Ray SDK does in Lambda, instead of a segment of its own (which would add a node
+    /// after the Lambda function in the service map). Not applied to local roots (§3.3).
+    pub under_lambda_segment: bool,
 }
 
 /// An AWS SDK span: `rpc.system` (or `rpc.system.name`, D1) is `aws-api` (R-NS-1, R-NAME-6).
@@ -184,6 +203,23 @@ pub fn translate(
     config: &TranslateConfig,
     now_unix_secs: u64,
 ) -> Result<Translation, DropReason> {
+    translate_with(
+        resource,
+        span,
+        config,
+        now_unix_secs,
+        SpanOptions::default(),
+    )
+}
+
+/// [`translate`] with per-span [`SpanOptions`].
+pub fn translate_with(
+    resource: Option<&Resource>,
+    span: &Span,
+    config: &TranslateConfig,
+    now_unix_secs: u64,
+    options: SpanOptions,
+) -> Result<Translation, DropReason> {
     let trace_id = TraceId::from_otlp(&span.trace_id).ok_or(DropReason::InvalidTraceId)?;
     if !config.skip_timestamp_validation && !trace_id.epoch_is_valid(now_unix_secs) {
         return Err(DropReason::InvalidTraceId);
@@ -195,6 +231,7 @@ pub fn translate(
         Some(Hex16::from_span_id(&span.parent_span_id).ok_or(DropReason::InvalidParentSpanId)?)
     };
     let kind = SpanKind::from_otlp(span.kind);
+    let local_root = find_str(&span.attributes, "aws.span.kind") == Some(LOCAL_ROOT);
     let ctx = Ctx {
         resource: resource.map(|r| r.attributes.as_slice()),
         span,
@@ -204,14 +241,20 @@ pub fn translate(
         id,
         parent,
         kind,
-        local_root: find_str(&span.attributes, "aws.span.kind") == Some(LOCAL_ROOT),
+        local_root,
+        lambda_subsegment: options.under_lambda_segment && parent.is_some() && !local_root,
     };
 
     let mut out = Translation::default();
     let mut emit =
         |mut doc: Document<'_>| match budget::serialize_within(&mut doc, config.max_document_bytes)
         {
-            Ok(json) => out.documents.push(json),
+            Ok(json) => {
+                // Test builds: every document checked against our schema and the budget.
+                #[cfg(test)]
+                test_support::assert_valid(&json, config.max_document_bytes);
+                out.documents.push(json);
+            }
             Err(reason) => out.dropped.push(reason),
         };
     if ctx.local_root && !matches!(kind, SpanKind::Server | SpanKind::Internal) {
@@ -256,7 +299,8 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
         Variant::Service { service_id } => (service_id, ctx.parent),
     };
     // R-KIND-1 on the (possibly re-parented) span; decides resource storage (R-KIND-2).
-    let base_segment = matches!(kind, SpanKind::Server | SpanKind::Consumer) || parent_id.is_none();
+    let base_segment = !ctx.lambda_subsegment
+        && (matches!(kind, SpanKind::Server | SpanKind::Consumer) || parent_id.is_none());
     let is_segment = match variant {
         Variant::Plain => base_segment || ctx.local_root, // R-KIND-4 (other kinds split)
         Variant::Dependency { .. } => false,

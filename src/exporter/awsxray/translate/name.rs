@@ -6,6 +6,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 use super::attrs::Attrs;
 use super::document::{NAMESPACE_AWS, NAMESPACE_REMOTE};
+use super::letters::is_letter;
 use super::value::find_nonempty;
 use super::SpanKind;
 
@@ -14,15 +15,19 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// Name used when sanitising leaves nothing (R-NAME-5).
 pub const FALLBACK_NAME: &str = "span";
 
-/// Whether `c` may appear in a name (R-NAME-4). Letters (Unicode L*) are approximated by the
-/// standard library's `is_alphabetic` minus numerics; non-ASCII digits are removed.
+/// Whether `c` may appear in a name (R-NAME-4): Unicode letters (category `L*`, from the table
+/// in [`super::letters`]), ASCII digits, ASCII space and `_ . : / % & # = + - @`. Non-ASCII
+/// digits, combining marks and every other character are removed.
 fn allowed(c: char) -> bool {
-    c.is_alphabetic() && !c.is_numeric()
-        || c.is_ascii_digit()
-        || matches!(
-            c,
-            ' ' | '_' | '.' | ':' | '/' | '%' | '&' | '#' | '=' | '+' | '-' | '@'
-        )
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '_' | '.' | ':' | '/' | '%' | '&' | '#' | '=' | '+' | '-' | '@'
+            )
+    } else {
+        is_letter(c)
+    }
 }
 
 /// Removes disallowed characters (R-NAME-4) and cuts to 200 characters (R-NAME-5, D2).

@@ -97,6 +97,41 @@ mod tests {
     }
 
     #[test]
+    fn whole_span_sql_and_name() {
+        // R-SQL-1/2 with §4.1 row 5: the document names the database and carries `sql`.
+        let kvs = [
+            s("db.system", "mysql"),
+            s("db.name", "customers"),
+            s("db.connection_string", "jdbc:mysql://db.example.com:3306"),
+            s("db.statement", "SELECT * FROM c WHERE id = ?"),
+            s("db.user", "app"),
+            s("net.peer.name", "db.example.com"),
+        ];
+        let docs = super::super::test_support::whole_span_docs(
+            crate::exporter::awsxray::translate::SpanKind::Client,
+            &[],
+            &kvs,
+        );
+        let d = &docs[0];
+        assert_eq!(d["name"], "customers@db.example.com");
+        assert_eq!(
+            d["sql"]["connection_string"],
+            "jdbc:mysql://db.example.com:3306/customers"
+        );
+        assert_eq!(d["sql"]["url"], "op");
+        assert_eq!(d["sql"]["database_type"], "mysql");
+        assert!(d.get("metadata").is_none(), "db.* and net.* are consumed");
+        // R-SQL-1: redis keeps its db.* keys in metadata.
+        let docs = super::super::test_support::whole_span_docs(
+            crate::exporter::awsxray::translate::SpanKind::Client,
+            &[],
+            &[s("db.system", "redis"), s("db.statement", "GET k")],
+        );
+        assert!(docs[0].get("sql").is_none());
+        assert_eq!(docs[0]["metadata"]["default"]["db.statement"], "GET k");
+    }
+
+    #[test]
     fn non_sql_consumes_nothing() {
         // R-SQL-1
         let kvs = [s("db.system", "redis"), s("db.statement", "GET x")];

@@ -10,12 +10,16 @@ use super::cause::{Exception, Frame};
 
 /// Fills `out[first]` (the exception built from the event) with frames parsed from `text`
 /// and appends chained exceptions. Unknown languages leave the exception without a stack.
+///
+/// Clarification of §9.4: the JavaScript parser is also selected for `nodejs` and `webjs`,
+/// the `telemetry.sdk.language` values of the semantic conventions that the Node.js and web
+/// SDKs actually send (the reference only matches `javascript`).
 pub(crate) fn fill<'a>(language: &str, text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
     match language {
         "java" | "php" => java(text, out, first),
         "python" => python(text, out, first),
-        "javascript" => push_frames(out, first, javascript(text)),
-        "dotnet" => push_frames(out, first, dotnet(text)),
+        "javascript" | "nodejs" | "webjs" => push_frames(out, first, javascript(text)),
+        "dotnet" => dotnet(text, out, first),
         "go" => push_frames(out, first, go(text)),
         _ => {}
     }
@@ -45,7 +49,8 @@ fn chain<'a>(
     let remote = out.get(current).and_then(|e| e.remote);
     let next = Exception::new(Cow::Borrowed(kind), message, remote);
     if let Some(e) = out.get_mut(current) {
-        e.cause = Some(next.id);
+        // The first cause found is kept (an exception has one `cause` id).
+        e.cause.get_or_insert(next.id);
     }
     out.push(next);
     out.len() - 1
@@ -67,7 +72,11 @@ fn java_frame(line: &str) -> Option<Frame<'_>> {
     }
     let open = rest.find('(')?;
     let label = rest.get(..open)?;
-    let label = label.split_once('/').map_or(label, |(_, l)| l);
+    // Everything up to and including the first `/` is the class-loader/module prefix; an
+    // unnamed module after a named loader leaves a second `/` (`app//com.foo.Main.run`).
+    let label = label
+        .split_once('/')
+        .map_or(label, |(_, l)| l.strip_prefix('/').unwrap_or(l));
     let inner = rest.get(open + 1..rest.len() - 1)?;
     let (path, line) = match inner.split_once(':') {
         Some((p, l)) => (p, parse_line(l)),
@@ -122,6 +131,11 @@ fn python_frame(line: &str) -> Option<Frame<'_>> {
 }
 
 const PY_DURING: &str = "During handling of the above exception, another exception occurred:";
+/// Separator Python prints for explicit chaining (`raise B from A`). Clarification of
+/// R-STACK-python: treated like [`PY_DURING`], since it also introduces the earlier exception
+/// (the reference only knows the implicit-chaining line and would merge both stacks).
+const PY_DIRECT_CAUSE: &str =
+    "The above exception was the direct cause of the following exception:";
 
 /// R-STACK-python: walk upwards from the line above the last one; innermost frame first.
 fn python<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
@@ -140,14 +154,22 @@ fn python<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
             if let Some(e) = out.get_mut(current) {
                 e.stack.push(frame);
             }
-        } else if line.starts_with(PY_DURING) {
+        } else if line.starts_with(PY_DURING) || line.starts_with(PY_DIRECT_CAUSE) {
             let Some(f) = (0..i)
                 .rev()
                 .find(|&j| all.get(j).is_some_and(|l| l.starts_with("  File ")))
             else {
                 return;
             };
-            let block = all.get(f + 2..i.saturating_sub(1)).unwrap_or(&[]);
+            // The reference takes the lines from `f + 2` on, i.e. after the source line.
+            // Clarification: skip every 4-space-indented line after `f` instead, which is the
+            // same for the classic format but also drops the `^^^^` markers of Python 3.11+
+            // and keeps the message when the source line is missing.
+            let end = i.saturating_sub(1);
+            let start = (f + 1..end)
+                .find(|&j| all.get(j).is_some_and(|l| !l.starts_with("    ")))
+                .unwrap_or(end);
+            let block = all.get(start..end).unwrap_or(&[]);
             let Some((first_line, more)) = block.split_first() else {
                 return;
             };
@@ -171,6 +193,18 @@ fn python<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
     }
 }
 
+/// `path:line:column` split from the right, so that paths containing `:` keep them
+/// (`file:///var/task/index.mjs:3:9`, `node:internal/modules/cjs/loader:1105:14`). For the
+/// plain `/path/file.js:10:15` this equals the rule of R-STACK-javascript (path before the first
+/// `:`, line after it); the rule itself is the fallback for other shapes. Clarification: the
+/// reference cuts at the first `:` and reports such frames as path `file` / `node`, line 0.
+fn js_location(location: &str) -> Option<(&str, i64)> {
+    let (rest, column) = location.rsplit_once(':')?;
+    let (path, line) = rest.rsplit_once(':')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(column) && digits(line) && !path.is_empty()).then(|| (path, parse_line(line)))
+}
+
 /// R-STACK-javascript.
 fn javascript(text: &str) -> Vec<Frame<'_>> {
     let mut frames = Vec::new();
@@ -185,7 +219,9 @@ fn javascript(text: &str) -> Vec<Frame<'_>> {
             ),
             _ => ("", rest),
         };
-        let (path, line_no) = if let Some((path, after)) = location.split_once(':') {
+        let (path, line_no) = if let Some((path, line_no)) = js_location(location) {
+            (path, line_no)
+        } else if let Some((path, after)) = location.split_once(':') {
             let n = after.split(':').next().unwrap_or("");
             (path, parse_line(n))
         } else if location.contains("native") {
@@ -205,41 +241,69 @@ fn javascript(text: &str) -> Vec<Frame<'_>> {
     frames
 }
 
-/// R-STACK-dotnet.
-fn dotnet(text: &str) -> Vec<Frame<'_>> {
-    let mut frames = Vec::new();
+/// Line .NET prints where an inner exception's own stack ends (`Exception.ToString()`).
+const DOTNET_END_OF_INNER: &str = "--- End of inner exception stack trace ---";
+
+/// R-STACK-dotnet: frames are `at Label in path:line N` (or `at Label` without symbols).
+///
+/// Clarification (the reference does not chain .NET exceptions): `Exception.ToString()`, which
+/// the .NET SDK stores as the stack text, nests inner exceptions as ` ---> Type: message`
+/// header lines, followed by the inner exception's frames up to `--- End of inner exception
+/// stack trace ---`. Each ` ---> ` starts a chained exception (linked by `cause`, like Java's
+/// `Caused by:`) that receives the frames until its end marker; frames after the marker belong
+/// to the enclosing exception again.
+fn dotnet<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
+    let mut levels = vec![first];
     for line in lines(text).skip(1) {
-        let Some(rest) = line.trim().strip_prefix("at ") else {
+        let current = levels.last().copied().unwrap_or(first);
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix("---> ") {
+            let (kind, message) = split_type_message(header).unwrap_or((header, ""));
+            levels.push(chain(out, current, kind, Cow::Borrowed(message)));
             continue;
-        };
-        let frame = if let Some((label, loc)) = rest.split_once(" in ") {
-            let (path, line_no) = match loc.rfind(':') {
-                Some(c) => {
-                    let after = loc.get(c + 1..).unwrap_or("");
-                    let digits = after.strip_prefix("line ").unwrap_or(after);
-                    (loc.get(..c).unwrap_or(""), parse_line(digits))
-                }
-                None => (loc, 0),
-            };
-            Frame {
-                path,
-                line: line_no,
-                label,
+        }
+        if trimmed.starts_with(DOTNET_END_OF_INNER) {
+            if levels.len() > 1 {
+                levels.pop();
             }
-        } else {
-            let label = match rest.rfind(')') {
-                Some(c) => rest.get(..=c).unwrap_or(rest),
-                None => rest,
-            };
-            Frame {
-                path: "",
-                line: 0,
-                label,
+            continue;
+        }
+        if let Some(frame) = dotnet_frame(trimmed) {
+            if let Some(e) = out.get_mut(current) {
+                e.stack.push(frame);
             }
-        };
-        frames.push(frame);
+        }
     }
-    frames
+}
+
+/// One trimmed .NET frame line (R-STACK-dotnet).
+fn dotnet_frame(line: &str) -> Option<Frame<'_>> {
+    let rest = line.strip_prefix("at ")?;
+    Some(if let Some((label, loc)) = rest.split_once(" in ") {
+        let (path, line_no) = match loc.rfind(':') {
+            Some(c) => {
+                let after = loc.get(c + 1..).unwrap_or("");
+                let digits = after.strip_prefix("line ").unwrap_or(after);
+                (loc.get(..c).unwrap_or(""), parse_line(digits))
+            }
+            None => (loc, 0),
+        };
+        Frame {
+            path,
+            line: line_no,
+            label,
+        }
+    } else {
+        let label = match rest.rfind(')') {
+            Some(c) => rest.get(..=c).unwrap_or(rest),
+            None => rest,
+        };
+        Frame {
+            path: "",
+            line: 0,
+            label,
+        }
+    })
 }
 
 /// First `<non-space-colon run>:<digits>` in `line` (R-STACK-go).
@@ -262,16 +326,43 @@ fn go_location(line: &str) -> Option<(&str, i64)> {
     None
 }
 
-/// R-STACK-go.
+fn is_goroutine_header(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with("goroutine ") && line.ends_with(':')
+}
+
+/// R-STACK-go: after the first line, pairs of `function` / `\tpath:line +0x…` lines;
+/// `goroutine N [state]:` headers are skipped.
+///
+/// Clarifications for real panic output (which the reference was not written for): when the
+/// text has a goroutine header, the lines before the first one are the panic message
+/// (`panic: … [recovered]`, `\tpanic: …`) and are skipped; a function line whose next line is
+/// not an indented location (`...additional frames elided...`, `exit status 2`) gives no frame
+/// and does not swallow the next line.
 fn go(text: &str) -> Vec<Frame<'_>> {
     let mut frames = Vec::new();
-    let mut it = lines(text).skip(1).filter(|l| !l.trim().is_empty());
+    let mut it = lines(text);
+    let first_is_header = it.next().is_some_and(is_goroutine_header);
+    let mut all: Vec<&str> = it.collect();
+    if !first_is_header {
+        if let Some(h) = all.iter().position(|l| is_goroutine_header(l)) {
+            all.drain(..h);
+        }
+    }
+    let mut it = all.into_iter().filter(|l| !l.trim().is_empty()).peekable();
     while let Some(line) = it.next() {
-        let label = line.trim();
-        if label.starts_with("goroutine ") && label.ends_with(':') {
+        if is_goroutine_header(line) {
             continue;
         }
-        let (path, line_no) = it.next().and_then(go_location).unwrap_or(("", 0));
+        let label = line.trim();
+        let location = it
+            .peek()
+            .filter(|next| next.starts_with([' ', '\t']))
+            .and_then(|next| go_location(next));
+        let Some((path, line_no)) = location else {
+            continue;
+        };
+        it.next();
         frames.push(Frame {
             path,
             line: line_no,
@@ -385,7 +476,7 @@ full again\n\
         }
         let out = parse(
             "python",
-            "T\n  File \"a\", line 1, in f\n  x\nValueError:\n\nDuring handling of the above exception, another exception occurred:\n\nE: m",
+            "T\n  File \"a\", line 1, in f\n    x\nValueError:\n\nDuring handling of the above exception, another exception occurred:\n\nE: m",
         );
         assert_eq!(out.get(1).map(|e| e.message.as_ref()), Some(""));
     }
@@ -431,10 +522,85 @@ full again\n\
             vec![
                 f("/app/main.go", 12, "main.fail(...)"),
                 f("/app/main.go", 20, "main.main()"),
-                f("", 0, "exit"),
             ]
         );
+        // A function line without a location (`exit`) gives no frame (clarification).
         assert_eq!(go_location("C:/x/y.go:9 +0x1"), Some(("/x/y.go", 9)));
+    }
+
+    #[test]
+    fn javascript_selected_by_semconv_language_values() {
+        // R-STACK-javascript for `nodejs` / `webjs`; locations split from the right.
+        let text = "Error: x\n    at h (file:///var/task/i.mjs:3:9)\n    at node:internal/a:10:2";
+        for lang in ["javascript", "nodejs", "webjs"] {
+            assert_eq!(
+                parse(lang, text)[0].stack,
+                vec![
+                    f("file:///var/task/i.mjs", 3, "h"),
+                    f("node:internal/a", 10, ""),
+                ],
+                "{lang}"
+            );
+        }
+    }
+
+    #[test]
+    fn python_direct_cause_and_caret_lines() {
+        // R-STACK-python: `raise … from …` chains like "During handling…"; `^^^` skipped.
+        let text = "Traceback (most recent call last):\n  File \"a.py\", line 3, in f\n    g()\n    ^^^\nKeyError: 'k'\n\nThe above exception was the direct cause of the following exception:\n\nTraceback (most recent call last):\n  File \"b.py\", line 9, in h\n    raise ValueError(\"v\") from e\nValueError: v\n";
+        let out = parse("python", text);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].stack, vec![f("b.py", 9, "h")]);
+        assert_eq!(out[0].cause, Some(out[1].id));
+        assert_eq!(out[1].kind, "KeyError");
+        assert_eq!(out[1].message, "'k'");
+        assert_eq!(out[1].stack, vec![f("a.py", 3, "f")]);
+    }
+
+    #[test]
+    fn dotnet_inner_exceptions_chain() {
+        // R-STACK-dotnet: ` ---> ` nests, the end marker returns to the outer exception.
+        let text = "A: a\n ---> B: b\n ---> C: c\n   at C1() in /c.cs:line 1\n   --- End of inner exception stack trace ---\n   at B1() in /b.cs:line 2\n   --- End of inner exception stack trace ---\n   at A1() in /a.cs:line 3";
+        let out = parse("dotnet", text);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].stack, vec![f("/a.cs", 3, "A1()")]);
+        assert_eq!(out[1].stack, vec![f("/b.cs", 2, "B1()")]);
+        assert_eq!(out[2].stack, vec![f("/c.cs", 1, "C1()")]);
+        assert_eq!(out[0].cause, Some(out[1].id));
+        assert_eq!(out[1].cause, Some(out[2].id));
+        assert_eq!((out[2].kind.as_ref(), out[2].message.as_ref()), ("C", "c"));
+    }
+
+    #[test]
+    fn go_panic_preamble_skipped() {
+        // R-STACK-go: lines before the first goroutine header are the panic message.
+        let text = "panic: x [recovered]\n\tpanic: x\n[signal SIGSEGV: segmentation violation]\n\ngoroutine 7 [running]:\nmain.f()\n\t/a.go:3 +0x1\ncreated by main.main in goroutine 1\n\t/a.go:9 +0x2\n";
+        assert_eq!(
+            parse("go", text)[0].stack,
+            vec![
+                f("/a.go", 3, "main.f()"),
+                f("/a.go", 9, "created by main.main in goroutine 1")
+            ]
+        );
+        // opentelemetry-go: the header is the first line; a second goroutine keeps both.
+        let text = "goroutine 1 [running]:\nmain.f()\n\t/a.go:3 +0x1\n\ngoroutine 2 [chan receive]:\nmain.g()\n\t/a.go:5 +0x1";
+        assert_eq!(parse("go", text)[0].stack.len(), 2);
+    }
+
+    #[test]
+    fn java_unnamed_module_prefix() {
+        // R-STACK-java: `loader//class` and `module/class` prefixes are removed.
+        let out = parse(
+            "java",
+            "E: m\n\tat app//com.foo.Main.run(Main.java:5)\n\tat java.base/java.lang.Thread.run(Thread.java:833)",
+        );
+        assert_eq!(
+            out[0].stack,
+            vec![
+                f("Main.java", 5, "com.foo.Main.run"),
+                f("Thread.java", 833, "java.lang.Thread.run")
+            ]
+        );
     }
 
     #[test]

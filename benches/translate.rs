@@ -1,0 +1,364 @@
+//! Translator throughput (issue 3, "Performance"): spans per second for
+//! - `realistic_mix`: the demo function's trace shapes (`examples/demo-function.rs`): one SERVER
+//!   span with stable HTTP keys, an outgoing HTTP CLIENT span with v1.12 keys, a DynamoDB
+//!   `GetItem` AWS SDK span and an INTERNAL span; every third invocation the INTERNAL span carries
+//!   an `exception` event and the server answers 500;
+//! - `exception_heavy`: CLIENT spans with Java (`Caused by:` chain) and Python (chained
+//!   traceback) `exception` events whose stacks are parsed (§9.4).
+//!
+//! Besides criterion's timing, a counting global allocator reports heap allocations per span
+//! for each mix (printed once before the timings).
+//!
+//! Run: `cargo bench --bench translate`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use otlp_xray::exporter::awsxray::translate::{translate_span, TranslateConfig};
+
+/// Counts every allocation (and reallocation) made through the global allocator.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only adds a counter.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const NOW: u64 = 1_700_000_100;
+
+fn kv(key: &str, v: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+fn s(key: &str, v: &str) -> KeyValue {
+    kv(key, Value::StringValue(v.to_owned()))
+}
+fn i(key: &str, v: i64) -> KeyValue {
+    kv(key, Value::IntValue(v))
+}
+
+/// The resource the OTel Rust SDK sends from the demo function.
+fn demo_resource() -> Resource {
+    Resource {
+        attributes: vec![
+            s("service.name", "demo-function"),
+            s("telemetry.sdk.language", "rust"),
+            s("telemetry.sdk.name", "opentelemetry"),
+            s("telemetry.sdk.version", "0.33.0"),
+            s("cloud.provider", "aws"),
+            s("cloud.platform", "aws_lambda"),
+            s("cloud.region", "us-east-1"),
+            s("faas.name", "demo-function"),
+            s("faas.version", "$LATEST"),
+        ],
+        ..Default::default()
+    }
+}
+
+fn ids(n: u64, parent: Option<u64>) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut trace = vec![0u8; 16];
+    trace[..4].copy_from_slice(&1_700_000_000u32.to_be_bytes());
+    trace[8..].copy_from_slice(&(n + 1).to_be_bytes());
+    let span = (0x1000 + n).to_be_bytes().to_vec();
+    let parent = parent.map(|p| p.to_be_bytes().to_vec()).unwrap_or_default();
+    (trace, span, parent)
+}
+
+fn base(n: u64, parent: Option<u64>, name: &str, kind: i32, attributes: Vec<KeyValue>) -> Span {
+    let (trace_id, span_id, parent_span_id) = ids(n, parent);
+    Span {
+        trace_id,
+        span_id,
+        parent_span_id,
+        name: name.to_owned(),
+        kind,
+        start_time_unix_nano: 1_700_000_000_500_000_000,
+        end_time_unix_nano: 1_700_000_000_750_000_000,
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// One invocation of the demo function: 4 spans (`examples/demo-function.rs`).
+fn demo_invocation(index: u64) -> Vec<Span> {
+    let failing = index % 3 == 2;
+    let item = 40 + index;
+    let status = if failing { 500 } else { 200 };
+    let mut server = base(
+        index,
+        Some(0x5399_5c3f_42cd_8ad8),
+        "GET /items/{id}",
+        2,
+        vec![
+            s("http.request.method", "GET"),
+            s("url.path", &format!("/items/{item}")),
+            s("url.scheme", "https"),
+            s("http.route", "/items/{id}"),
+            s("server.address", "api.demo.example.com"),
+            s("user_agent.original", "curl/8.5.0"),
+            i("http.response.status_code", status),
+        ],
+    );
+    if failing {
+        server.status = Some(Status {
+            code: 2,
+            message: String::new(),
+        });
+    }
+    let server_id = 0x1000 + index;
+    let http = base(
+        index,
+        Some(server_id),
+        "GET",
+        3,
+        vec![
+            s("http.method", "GET"),
+            s(
+                "http.url",
+                &format!("https://pricing.example.com/v1/prices?item={item}"),
+            ),
+            s("net.peer.name", "pricing.example.com"),
+            i("http.status_code", 200),
+        ],
+    );
+    let ddb = base(
+        index,
+        Some(server_id),
+        "DynamoDB.GetItem",
+        3,
+        vec![
+            s("rpc.system", "aws-api"),
+            s("rpc.service", "DynamoDB"),
+            s("rpc.method", "GetItem"),
+            s("aws.region", "us-east-1"),
+            kv(
+                "aws.dynamodb.table_names",
+                Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(Value::StringValue("demo-items".to_owned())),
+                    }],
+                }),
+            ),
+            s(
+                "aws.request_id",
+                "V3QO8N1D9AB6TNHN3CK9PLOMQBVV4KQNSO5AEMVJF66Q9ASUAAJG",
+            ),
+            i("http.status_code", 200),
+        ],
+    );
+    let mut work = base(
+        index,
+        Some(server_id),
+        "render-response",
+        1,
+        vec![i("demo.item_id", item as i64)],
+    );
+    if failing {
+        let message = format!("no price for item {item} in currency EUR");
+        work.events.push(Event {
+            time_unix_nano: 1_700_000_000_700_000_000,
+            name: "exception".to_owned(),
+            attributes: vec![
+                s("exception.type", "demo_function::pricing::PricingError"),
+                s("exception.message", &message),
+                s(
+                    "exception.stacktrace",
+                    &format!(
+                        "demo_function::pricing::PricingError: {message}\n   0: demo_function::pricing::convert\n             at ./examples/demo-function.rs:212:17\n   1: demo_function::render_response\n             at ./examples/demo-function.rs:188:9"
+                    ),
+                ),
+            ],
+            ..Default::default()
+        });
+        work.status = Some(Status { code: 2, message });
+    }
+    vec![server, http, ddb, work]
+}
+
+const JAVA_TRACE: &str = "java.lang.IllegalStateException: could not load order 4711
+\tat com.example.orders.OrderService.load(OrderService.java:88)
+\tat com.example.orders.OrderHandler.handleRequest(OrderHandler.java:41)
+\tat com.example.orders.OrderHandler.handleRequest(OrderHandler.java:17)
+\tat java.base/jdk.internal.reflect.DirectMethodHandleAccessor.invoke(DirectMethodHandleAccessor.java:103)
+\tat java.base/java.lang.reflect.Method.invoke(Method.java:580)
+\tat com.amazonaws.services.lambda.runtime.api.client.EventHandlerLoader$PojoHandlerAsStreamHandler.handleRequest(EventHandlerLoader.java:205)
+\tat com.amazonaws.services.lambda.runtime.api.client.AWSLambda.processRequest(AWSLambda.java:226)
+\tat com.amazonaws.services.lambda.runtime.api.client.AWSLambda.main(AWSLambda.java:260)
+Caused by: software.amazon.awssdk.services.dynamodb.model.ResourceNotFoundException: Requested resource not found (Service: DynamoDb, Status Code: 400, Request ID: 3K8RLN1RKP0TC4LJQ8F2MI4AQ7VV4KQNSO5AEMVJF66Q9ASUAAJG)
+\tat software.amazon.awssdk.core.internal.http.CombinedResponseHandler.handleErrorResponse(CombinedResponseHandler.java:125)
+\tat software.amazon.awssdk.core.internal.http.CombinedResponseHandler.handleResponse(CombinedResponseHandler.java:82)
+\tat software.amazon.awssdk.core.internal.http.pipeline.stages.RetryableStage.execute(RetryableStage.java:50)
+\tat software.amazon.awssdk.services.dynamodb.DefaultDynamoDbClient.getItem(DefaultDynamoDbClient.java:4473)
+\tat com.example.orders.OrderRepository.find(OrderRepository.java:33)
+\tat com.example.orders.OrderService.load(OrderService.java:80)
+\t... 6 more
+";
+
+const PYTHON_TRACE: &str = r#"Traceback (most recent call last):
+  File "/var/task/orders/db.py", line 20, in fetch
+    row = cursor.fetchone()
+          ^^^^^^^^^^^^^^^^^
+  File "/var/task/orders/pool.py", line 7, in checkout
+    raise TimeoutError("pool exhausted")
+TimeoutError: pool exhausted
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/var/task/handler.py", line 42, in lambda_handler
+    order = load_order(event["id"])
+            ^^^^^^^^^^^^^^^^^^^^^^^
+  File "/var/task/orders/service.py", line 18, in load_order
+    return fetch(order_id)
+           ^^^^^^^^^^^^^^^
+RuntimeError: could not load order 4711
+"#;
+
+/// CLIENT spans with parsed exception stacks: Java and Python, alternating.
+fn exception_spans(n: u64) -> Vec<(Resource, Span)> {
+    (0..n)
+        .map(|k| {
+            let (lang, ty, msg, trace) = if k % 2 == 0 {
+                (
+                    "java",
+                    "java.lang.IllegalStateException",
+                    "could not load order 4711",
+                    JAVA_TRACE,
+                )
+            } else {
+                (
+                    "python",
+                    "RuntimeError",
+                    "could not load order 4711",
+                    PYTHON_TRACE,
+                )
+            };
+            let resource = Resource {
+                attributes: vec![
+                    s("service.name", "orders"),
+                    s("telemetry.sdk.language", lang),
+                    s("telemetry.sdk.name", "opentelemetry"),
+                    s("telemetry.sdk.version", "1.40.0"),
+                    s("cloud.provider", "aws"),
+                    s("cloud.platform", "aws_lambda"),
+                ],
+                ..Default::default()
+            };
+            let mut span = base(
+                k,
+                Some(0x77),
+                "orders.load",
+                3,
+                vec![
+                    s("http.request.method", "POST"),
+                    s("url.full", "https://orders.internal/v1/load"),
+                    i("http.response.status_code", 503),
+                ],
+            );
+            span.status = Some(Status {
+                code: 2,
+                message: msg.to_owned(),
+            });
+            span.events.push(Event {
+                time_unix_nano: 1_700_000_000_700_000_000,
+                name: "exception".to_owned(),
+                attributes: vec![
+                    s("exception.type", ty),
+                    s("exception.message", msg),
+                    s("exception.stacktrace", trace),
+                ],
+                ..Default::default()
+            });
+            (resource, span)
+        })
+        .collect()
+}
+
+fn realistic_mix() -> Vec<(Resource, Span)> {
+    let resource = demo_resource();
+    (0..30)
+        .flat_map(demo_invocation)
+        .map(|span| (resource.clone(), span))
+        .collect()
+}
+
+fn translate_all(spans: &[(Resource, Span)], config: &TranslateConfig) -> usize {
+    let mut bytes = 0;
+    for (resource, span) in spans {
+        if let Ok(docs) = translate_span(Some(resource), span, config, NOW) {
+            bytes += docs.iter().map(String::len).sum::<usize>();
+        }
+    }
+    bytes
+}
+
+/// Allocations per span over a few passes (after one warm-up pass).
+fn allocations_per_span(spans: &[(Resource, Span)], config: &TranslateConfig) -> f64 {
+    const PASSES: usize = 20;
+    black_box(translate_all(spans, config));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..PASSES {
+        black_box(translate_all(spans, config));
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before) as f64 / (PASSES * spans.len()) as f64
+}
+
+fn bench(c: &mut Criterion) {
+    let config = TranslateConfig::default();
+    let mixes = [
+        ("realistic_mix", realistic_mix()),
+        ("exception_heavy", exception_spans(40)),
+    ];
+    for (name, spans) in &mixes {
+        let docs: usize = spans
+            .iter()
+            .map(|(r, s)| translate_span(Some(r), s, &config, NOW).map_or(0, |d| d.len()))
+            .sum();
+        let bytes = translate_all(spans, &config);
+        eprintln!(
+            "translate/{name}: {} spans -> {docs} documents, {:.0} bytes/span, {:.1} allocations/span",
+            spans.len(),
+            bytes as f64 / spans.len() as f64,
+            allocations_per_span(spans, &config)
+        );
+    }
+    let mut group = c.benchmark_group("translate");
+    for (name, spans) in &mixes {
+        group.throughput(Throughput::Elements(spans.len() as u64));
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(translate_all(black_box(spans), &config)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
