@@ -4,7 +4,9 @@
 //! mock-lambda runs it once per invocation with the environment Lambda (plus an OTel wrapper)
 //! would give it: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or
 //! `http/protobuf`), `_X_AMZN_TRACE_ID`, `AWS_LAMBDA_REQUEST_ID`, `AWS_LAMBDA_FUNCTION_NAME`,
-//! `AWS_REGION` and `MOCK_INVOCATION_INDEX`.
+//! `AWS_REGION` and `MOCK_INVOCATION_INDEX`; with `mock-lambda --function-sleep-ms N` also
+//! `MOCK_FUNCTION_SLEEP_MS=N`, and the handler then sleeps N ms inside its SERVER span (a long
+//! invocation).
 //!
 //! Per run it records one SERVER span that continues Lambda's X-Ray trace (parent taken from
 //! `_X_AMZN_TRACE_ID`) with three children: an outgoing HTTP call, a DynamoDB `GetItem` call
@@ -153,6 +155,15 @@ fn aws_request_id(rng: &mut StdRng) -> String {
         .collect()
 }
 
+/// `MOCK_FUNCTION_SLEEP_MS`: extra time the handler spends inside its SERVER span (0 if unset
+/// or not a number).
+fn extra_sleep_ms() -> u64 {
+    std::env::var("MOCK_FUNCTION_SLEEP_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// The handler: one request to `GET /items/{id}`.
 fn handle_request(tracer: &SdkTracer, parent: &Context, index: u64) {
     let mut rng = StdRng::from_os_rng();
@@ -249,7 +260,7 @@ fn handle_request(tracer: &SdkTracer, parent: &Context, index: u64) {
     };
     work.end();
 
-    sleep_ms(1);
+    sleep_ms(1 + extra_sleep_ms());
     let server = cx.span();
     server.set_attribute(KeyValue::new("http.response.status_code", status as i64));
     if status >= 500 {

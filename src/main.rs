@@ -229,8 +229,8 @@ async fn start(
     let mut exporters = Vec::new();
     for id in exporter_ids {
         match config.exporters.get(id) {
-            Some(ExporterConfig::AwsXray(c)) => {
-                exporters.push(Exporter::AwsXray(AwsXrayExporter::new(
+            Some(ExporterConfig::AwsXray(c)) => exporters.push(Exporter::AwsXray(
+                AwsXrayExporter::new(
                     id,
                     c.translate_config(),
                     XraySettings {
@@ -244,8 +244,9 @@ async fn start(
                         request_timeout: Duration::from_secs(c.request_timeout_seconds),
                         max_pending_bytes: buffer_bytes,
                     },
-                )))
-            }
+                )
+                .with_lambda_attachment(c.attach_to_lambda_segment),
+            )),
             Some(ExporterConfig::Debug(c)) => {
                 exporters.push(Exporter::Debug(DebugExporter::new(id, c.verbosity)))
             }

@@ -4,144 +4,14 @@
 
 mod common;
 
+#[path = "support/mock.rs"]
+mod mock;
+
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mock::{demo_function, documents, extension, extension_log, ids, Setup};
 use serde_json::Value;
-
-fn extension() -> &'static str {
-    env!("CARGO_BIN_EXE_otlp-xray")
-}
-
-fn mock() -> &'static str {
-    env!("CARGO_BIN_EXE_mock-lambda")
-}
-
-/// `make test` builds the example (`cargo build --examples`) before running the tests.
-fn demo_function() -> PathBuf {
-    let bin = Path::new(extension());
-    let dir = bin.parent().expect("binary dir");
-    let f = dir.join("examples").join("demo-function");
-    assert!(
-        f.exists(),
-        "{} not built: run `cargo build --examples` (make test does)",
-        f.display()
-    );
-    f
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("ephemeral port")
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    grpc_port: u16,
-    http_port: u16,
-}
-
-impl Setup {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-            grpc_port: free_port(),
-            http_port: free_port(),
-        }
-    }
-
-    fn write_config(&self, exporters_yaml: &str, pipeline_exporters: &str) -> PathBuf {
-        let yaml = format!(
-            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{g}\n      http:\n        endpoint: 127.0.0.1:{h}\n\
-             processors:\n  batch:\n\
-             exporters:\n{exporters_yaml}\n\
-             service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [{pipeline_exporters}]\n",
-            g = self.grpc_port,
-            h = self.http_port
-        );
-        let path = self.dir.path().join("collector.yaml");
-        std::fs::write(&path, yaml).expect("write config");
-        path
-    }
-
-    fn default_config(&self) -> PathBuf {
-        self.write_config("  awsxray:\n    region: us-east-1\n", "awsxray")
-    }
-
-    fn endpoint(&self, protocol: &str) -> String {
-        match protocol {
-            "grpc" => format!("http://127.0.0.1:{}", self.grpc_port),
-            _ => format!("http://127.0.0.1:{}", self.http_port),
-        }
-    }
-
-    /// Runs the stand-in and returns its JSON report and stdout.
-    fn run(&self, config: &Path, protocol: &str, extra: &[&str]) -> (Value, String) {
-        let report = self.dir.path().join("report.json");
-        let function = demo_function();
-        let mut cmd = Command::new(mock());
-        cmd.args(["--extension", extension()])
-            .arg("--function")
-            .arg(&function)
-            .args(["--protocol", protocol])
-            .arg("--config")
-            .arg(config)
-            .args(["--otlp-endpoint", &self.endpoint(protocol)])
-            .arg("--report")
-            .arg(&report)
-            .arg("--quiet")
-            .args(extra);
-        let out = cmd.output().expect("run mock-lambda");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
-            panic!(
-                "no report ({e}); status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-                out.status
-            )
-        });
-        let value: Value = serde_json::from_str(&text).expect("report JSON");
-        (value, stdout)
-    }
-}
-
-fn ids(v: &Value) -> HashSet<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| {
-                    x.as_str().map(str::to_string).or_else(|| {
-                        x.get("span_id")
-                            .and_then(|s| s.as_str())
-                            .map(str::to_string)
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn documents(report: &Value) -> Vec<Value> {
-    report["documents"]
-        .as_array()
-        .map(|a| a.iter().map(|d| d["document"].clone()).collect())
-        .unwrap_or_default()
-}
-
-fn extension_log(report: &Value) -> String {
-    report["extension_output"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-}
 
 /// Every invocation's spans reached X-Ray as valid documents before the extension asked
 /// for the next event; the extension initialised, ran and exited cleanly.
@@ -231,11 +101,21 @@ fn the_demo_trace_looks_right_in_xray() {
         .expect("Parent= in the trace header");
     let trace: Vec<&Value> = docs.iter().filter(|d| d["trace_id"] == root).collect();
     assert!(trace.len() >= 4, "documents of trace {root}: {trace:?}");
-    // the SERVER span is a segment whose parent is Lambda's function segment
-    let segments: Vec<_> = trace.iter().filter(|d| d.get("type").is_none()).collect();
-    assert_eq!(segments.len(), 1, "{trace:?}");
-    assert_eq!(segments[0]["parent_id"], parent);
-    assert!(segments[0]["http"]["request"]["method"].is_string());
+    // the SERVER span hangs under Lambda's function segment: by default it is sent as that
+    // segment's subsegment (attach_to_lambda_segment), with its HTTP request, and it is the
+    // only document of the trace parented there
+    let under_lambda: Vec<_> = trace.iter().filter(|d| d["parent_id"] == parent).collect();
+    assert_eq!(under_lambda.len(), 1, "{trace:?}");
+    assert_eq!(under_lambda[0]["type"], "subsegment");
+    assert!(under_lambda[0].get("namespace").is_none());
+    assert!(under_lambda[0]["http"]["request"]["method"].is_string());
+    // every other document is a subsegment of a document of the same trace
+    let trace_ids: Vec<&Value> = trace.iter().map(|d| &d["id"]).collect();
+    for d in &trace {
+        if d["parent_id"] != parent {
+            assert!(trace_ids.contains(&&d["parent_id"]), "orphan: {d}");
+        }
+    }
     // the DynamoDB call is an aws-namespace subsegment with the operation
     let dynamo = trace
         .iter()
@@ -386,7 +266,7 @@ fn bad_input_is_refused_and_valid_spans_still_arrive() {
     std::fs::set_permissions(&script, perm).unwrap();
 
     let report_path = s.dir.path().join("report.json");
-    let out = Command::new(mock())
+    let out = Command::new(mock::mock())
         .args(["--extension", extension()])
         .arg("--function")
         .arg(&script)

@@ -111,6 +111,14 @@ impl Exporter {
         }
     }
 
+    /// Tells the exporter the Lambda function segment id of an invocation (see
+    /// [`awsxray::AwsXrayExporter::note_lambda_segment`]).
+    pub fn note_lambda_segment(&self, id: [u8; 8]) {
+        if let Exporter::AwsXray(e) = self {
+            e.note_lambda_segment(id);
+        }
+    }
+
     /// Exports `batch` (possibly empty: earlier undelivered data is retried too), returning
     /// at `deadline` at the latest.
     pub async fn export(

@@ -51,6 +51,23 @@ pub fn deadline_instant(
     now_instant + remaining.saturating_sub(margin)
 }
 
+/// The `Parent=` of an `X-Amzn-Trace-Id` header (`Root=1-…;Parent=53995c3f42cd8ad8;Sampled=1`,
+/// keys case-insensitive, any order): the id of Lambda's function segment for the invocation.
+pub fn parent_segment_id(header: &str) -> Option<[u8; 8]> {
+    let value = header.split(';').find_map(|part| {
+        let (k, v) = part.trim().split_once('=')?;
+        k.trim().eq_ignore_ascii_case("parent").then_some(v.trim())
+    })?;
+    if value.len() != 16 {
+        return None;
+    }
+    let mut id = [0u8; 8];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(value.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(id)
+}
+
 fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -141,6 +158,15 @@ impl Lifecycle {
                         }
                     }
                     self.invocations += 1;
+                    if let Some(id) = invoke
+                        .tracing
+                        .as_ref()
+                        .and_then(|t| parent_segment_id(&t.value))
+                    {
+                        for e in self.pipeline.exporters() {
+                            e.note_lambda_segment(id);
+                        }
+                    }
                     let plan = self.flush.on_invoke(received);
                     self.serve_invoke(plan, &invoke.request_id, deadline).await;
                 }
@@ -306,6 +332,29 @@ fn log_flush(phase: &str, id: &str, report: &FlushReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parent_segment_id_from_trace_header() {
+        assert_eq!(
+            parent_segment_id(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+            ),
+            Some([0x53, 0x99, 0x5c, 0x3f, 0x42, 0xcd, 0x8a, 0xd8])
+        );
+        assert_eq!(
+            parent_segment_id("root=1-a-b; parent=0000000000000001 ;Lineage=x:1"),
+            Some([0, 0, 0, 0, 0, 0, 0, 1])
+        );
+        for bad in [
+            "Root=1-a-b",
+            "Parent=123",
+            "Parent=zz995c3f42cd8ad8",
+            "Parent=€€€€€€€€",
+            "",
+        ] {
+            assert_eq!(parent_segment_id(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn deadline_conversion_applies_margin_and_clamps() {

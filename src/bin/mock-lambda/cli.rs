@@ -1,7 +1,21 @@
 //! Command-line arguments, parsed by hand (no clap: the mock is a test tool).
 
+use crate::faults::{parse_fault, Fault, FaultSpec};
+use crate::quirks::TelemetryQuirks;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
+
+/// Default of `--xray-endpoint-env`.
+pub const DEFAULT_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_XRAY";
+/// Values `--initialization-type` accepts (Telemetry API `initializationType`).
+pub const INITIALIZATION_TYPES: [&str; 4] = [
+    "on-demand",
+    "provisioned-concurrency",
+    "snap-start",
+    MANAGED_INSTANCES,
+];
+/// The Lambda Managed Instances initialization type.
+pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
 
 /// Usage text printed by `--help` and after an argument error.
 pub const USAGE: &str = "\
@@ -21,9 +35,72 @@ OPTIONS:
                             OPENTELEMETRY_COLLECTOR_CONFIG_URI
   --env <K=V>               extra environment for the extension (repeatable)
   --timeout-ms <N>          function timeout in ms (default 3000)
-  --freeze-ms <N>           SIGSTOP the extension for N ms between invocations
-                            (default 20; 0 = never freeze)
-  --xray-fail-first <N>     answer the first N PutTraceSegments calls with HTTP 500
+  --freeze-ms <N>           wait N ms between invocations (and after the last,
+                            before SHUTDOWN) with the extension frozen (SIGSTOP)
+                            (default 20; 0 = no gap, never freeze)
+  --invocation-gap-ms <N>   the same setting as --freeze-ms (the gap between
+                            invocations is the freeze); the last one given wins
+  --function-sleep-ms <N>   pass MOCK_FUNCTION_SLEEP_MS=N to the function (the demo
+                            function sleeps that long inside its SERVER span)
+  --initialization-type <t> AWS_LAMBDA_INITIALIZATION_TYPE for the extension and
+                            initializationType of the platform.init* records:
+                            on-demand (default), provisioned-concurrency,
+                            snap-start, lambda-managed-instances. With
+                            lambda-managed-instances the environment is never
+                            frozen (the gap is still waited).
+                            An extension that does not register for INVOKE (as
+                            with lambda-managed-instances) gets no INVOKE events:
+                            invocations still run, and 'received before /next'
+                            means received by the function's end + 100 ms
+  --xray-fault <spec>       inject an X-Ray endpoint fault (repeatable; applied in
+                            the order given, then normal service):
+                              500:N / 503:N  next N calls: HTTP 500 InternalFailure
+                                             / 503 ServiceUnavailableException
+                              429:N          next N calls: HTTP 429
+                                             ThrottledException 'Rate exceeded'
+                              unprocessed:N  next N calls: 200, every document in
+                                             UnprocessedTraceSegments, ErrorCode
+                                             ThrottledException; none recorded
+                              invalid:N      the same with ErrorCode InvalidSegment
+                              slow:<ms>:N    next N calls: recorded on arrival,
+                                             answered <ms> later
+                              hang:N         next N calls: read, never answered
+                              down:<ms>      refuse connections (listener and open
+                                             connections closed) for <ms>, starting
+                                             when it is next in line but not before
+                                             the first invocation starts
+                            faults apply to PutTraceSegments only, not to
+                            --daemon-udp; report: xray_faults_injected,
+                            xray_fault_log, xray_duplicates, lost_spans, ...
+  --xray-fail-first <N>     alias of --xray-fault 500:N
+  --xray-endpoint-env <NAME> environment variable that carries the X-Ray endpoint
+                            URL to the extension (default AWS_ENDPOINT_URL_XRAY;
+                            e.g. AWS_ENDPOINT_URL)
+  --daemon-udp              also run an X-Ray daemon on UDP 127.0.0.1:<port> and
+                            pass AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:<port> to the
+                            extension
+  --lambda-segments         emulate Lambda active tracing: record Lambda's own
+                            AWS::Lambda and AWS::Lambda::Function segments for each
+                            invocation (source lambda in the report; never
+                            counted as spans)
+  --telemetry-quirk <q>     Telemetry API oddity (repeatable):
+                              duplicate-runtime-done  each runtimeDone sent twice
+                              missing-runtime-done:K  no runtimeDone for
+                                                      invocation K (1-based)
+                              late-runtime-done       runtimeDone sent after
+                                                      platform.report, same batch
+                              unknown-events          platform.futureThing events
+                                                      with odd records
+                              string-logs             function/extension log
+                                                      records as strings, even if
+                                                      not subscribed
+                              object-logs             ... as {timestamp, level,
+                                                      requestId, message} objects
+                              logs-dropped            platform.logsDropped per
+                                                      invocation
+                              single-batch            all of an invocation's events
+                                                      in one POST, after
+                                                      platform.report
   --telemetry-unsupported   answer the telemetry subscription with 202
                             Telemetry.NotSupported, like the emulator (RIE)
   --shutdown-burst          after the last invocation: thaw, run the function once
@@ -76,8 +153,16 @@ pub struct Args {
     pub config: Option<String>,
     pub env: Vec<(String, String)>,
     pub timeout_ms: u64,
+    /// Gap between invocations, extension frozen (`--freeze-ms`, `--invocation-gap-ms`).
     pub freeze_ms: u64,
-    pub xray_fail_first: u32,
+    /// `--xray-fault` and `--xray-fail-first`, in command-line order.
+    pub xray_faults: Vec<FaultSpec>,
+    pub telemetry_quirks: TelemetryQuirks,
+    pub function_sleep_ms: Option<u64>,
+    pub initialization_type: String,
+    pub lambda_segments: bool,
+    pub daemon_udp: bool,
+    pub xray_endpoint_env: String,
     pub telemetry_unsupported: bool,
     pub shutdown_burst: bool,
     pub report: Option<PathBuf>,
@@ -110,7 +195,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
         env: Vec::new(),
         timeout_ms: 3000,
         freeze_ms: 20,
-        xray_fail_first: 0,
+        xray_faults: Vec::new(),
+        telemetry_quirks: TelemetryQuirks::default(),
+        function_sleep_ms: None,
+        initialization_type: "on-demand".to_string(),
+        lambda_segments: false,
+        daemon_udp: false,
+        xray_endpoint_env: DEFAULT_ENDPOINT_ENV.to_string(),
         telemetry_unsupported: false,
         shutdown_burst: false,
         report: None,
@@ -155,8 +246,40 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
                 out.env.push((k.to_string(), v.to_string()));
             }
             "--timeout-ms" => out.timeout_ms = number(&flag, &value(&flag)?)?,
-            "--freeze-ms" => out.freeze_ms = number(&flag, &value(&flag)?)?,
-            "--xray-fail-first" => out.xray_fail_first = number(&flag, &value(&flag)?)?,
+            "--freeze-ms" | "--invocation-gap-ms" => out.freeze_ms = number(&flag, &value(&flag)?)?,
+            "--function-sleep-ms" => out.function_sleep_ms = Some(number(&flag, &value(&flag)?)?),
+            "--initialization-type" => {
+                let t = value(&flag)?;
+                if !INITIALIZATION_TYPES.contains(&t.as_str()) {
+                    bail!("--initialization-type {t:?} is not one of {INITIALIZATION_TYPES:?}");
+                }
+                out.initialization_type = t;
+            }
+            "--xray-fault" => out
+                .xray_faults
+                .push(parse_fault(&value(&flag)?).map_err(|e| anyhow!(e))?),
+            "--xray-fail-first" => out.xray_faults.push(FaultSpec::Calls {
+                fault: Fault::InternalFailure,
+                n: number(&flag, &value(&flag)?)?,
+            }),
+            "--xray-endpoint-env" => {
+                let name = value(&flag)?;
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    bail!("--xray-endpoint-env {name:?} is not an environment variable name");
+                }
+                out.xray_endpoint_env = name;
+            }
+            "--daemon-udp" => out.daemon_udp = true,
+            "--lambda-segments" => out.lambda_segments = true,
+            "--telemetry-quirk" => out
+                .telemetry_quirks
+                .add(&value(&flag)?)
+                .map_err(|e| anyhow!(e))?,
             "--telemetry-unsupported" => out.telemetry_unsupported = true,
             "--shutdown-burst" => out.shutdown_burst = true,
             "--report" => out.report = Some(PathBuf::from(value(&flag)?)),
@@ -220,6 +343,89 @@ mod tests {
         assert_eq!(a.freeze_ms, 0);
         assert!(a.quiet && a.expect_all);
         assert_eq!(a.timeout_ms, 3000);
+    }
+
+    #[test]
+    fn parses_the_fault_and_quirk_flags() {
+        let cmd = parse(args(&[
+            "--extension=/e",
+            "--function=/f",
+            "--xray-fault",
+            "503:2",
+            "--xray-fail-first",
+            "1",
+            "--xray-fault=down:100",
+            "--telemetry-quirk",
+            "late-runtime-done",
+            "--telemetry-quirk=missing-runtime-done:3",
+            "--function-sleep-ms",
+            "250",
+            "--initialization-type",
+            "lambda-managed-instances",
+            "--invocation-gap-ms",
+            "300",
+            "--daemon-udp",
+            "--lambda-segments",
+            "--xray-endpoint-env",
+            "AWS_ENDPOINT_URL",
+        ]))
+        .unwrap();
+        let Command::Run(a) = cmd else { panic!() };
+        assert_eq!(
+            a.xray_faults,
+            vec![
+                FaultSpec::Calls {
+                    fault: Fault::Unavailable,
+                    n: 2
+                },
+                FaultSpec::Calls {
+                    fault: Fault::InternalFailure,
+                    n: 1
+                },
+                FaultSpec::Down(std::time::Duration::from_millis(100)),
+            ]
+        );
+        assert!(a.telemetry_quirks.late_runtime_done);
+        assert!(a.telemetry_quirks.missing_runtime_done.contains(&3));
+        assert_eq!(a.function_sleep_ms, Some(250));
+        assert_eq!(a.initialization_type, MANAGED_INSTANCES);
+        assert_eq!(a.freeze_ms, 300);
+        assert!(a.daemon_udp && a.lambda_segments);
+        assert_eq!(a.xray_endpoint_env, "AWS_ENDPOINT_URL");
+    }
+
+    #[test]
+    fn defaults_keep_the_old_behaviour() {
+        let Command::Run(a) = parse(args(&["--extension", "/e", "--function", "/f"])).unwrap()
+        else {
+            panic!()
+        };
+        assert!(a.xray_faults.is_empty());
+        assert_eq!(a.telemetry_quirks, TelemetryQuirks::default());
+        assert_eq!(a.function_sleep_ms, None);
+        assert_eq!(a.initialization_type, "on-demand");
+        assert!(!a.daemon_udp && !a.lambda_segments);
+        assert_eq!(a.xray_endpoint_env, DEFAULT_ENDPOINT_ENV);
+        assert_eq!(a.freeze_ms, 20);
+    }
+
+    #[test]
+    fn rejects_bad_fault_quirk_and_names() {
+        let base = ["--extension", "/e", "--function", "/f"];
+        for extra in [
+            &["--xray-fault", "404:1"][..],
+            &["--xray-fault"],
+            &["--telemetry-quirk", "sometimes"],
+            &["--initialization-type", "eager"],
+            &["--xray-endpoint-env", "1BAD"],
+            &["--xray-endpoint-env", "A-B"],
+            &["--xray-endpoint-env", ""],
+            &["--function-sleep-ms", "-5"],
+        ] {
+            let mut v: Vec<&str> = base.to_vec();
+            v.extend_from_slice(extra);
+            assert!(parse(args(&v)).is_err(), "{extra:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Child processes: the extension (long-lived, frozen between invocations) and the function
 //! (one process per invocation).
 
-use crate::telemetry::Telemetry;
+use crate::telemetry::{LogCategory, Telemetry};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -94,8 +94,14 @@ pub struct Extension {
 
 impl Extension {
     /// Spawns `path` with `env` on top of the inherited environment minus `AWS_*`, `OTEL_*`,
-    /// `OPENTELEMETRY_*`.
-    pub fn spawn(path: &Path, env: &[(String, String)], quiet: bool) -> std::io::Result<Self> {
+    /// `OPENTELEMETRY_*`. Its output lines also go to `telemetry` as `extension` log records
+    /// (which the hub delivers only under a log quirk).
+    pub fn spawn(
+        path: &Path,
+        env: &[(String, String)],
+        quiet: bool,
+        telemetry: &Arc<Telemetry>,
+    ) -> std::io::Result<Self> {
         let mut cmd = Command::new(path);
         scrub_env(&mut cmd);
         cmd.envs(env.iter().map(|(k, v)| (k, v)))
@@ -109,10 +115,20 @@ impl Extension {
         let lines: Lines = Arc::new(Mutex::new(VecDeque::new()));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(forward(out, lines.clone(), quiet)));
+            readers.push(tokio::spawn(forward(
+                out,
+                lines.clone(),
+                quiet,
+                telemetry.clone(),
+            )));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(forward(err, lines.clone(), quiet)));
+            readers.push(tokio::spawn(forward(
+                err,
+                lines.clone(),
+                quiet,
+                telemetry.clone(),
+            )));
         }
         let (tx, exit) = watch::channel(None);
         tokio::spawn(async move {
@@ -204,7 +220,7 @@ fn scrub_env(cmd: &mut Command) {
 }
 
 /// Reads lines, keeps the last [`KEPT_LINES`], prints them as `[ext] …` unless quiet.
-async fn forward<R: AsyncRead + Unpin>(r: R, lines: Lines, quiet: bool) {
+async fn forward<R: AsyncRead + Unpin>(r: R, lines: Lines, quiet: bool, telemetry: Arc<Telemetry>) {
     let mut r = BufReader::new(r);
     let mut buf = Vec::new();
     loop {
@@ -216,6 +232,7 @@ async fn forward<R: AsyncRead + Unpin>(r: R, lines: Lines, quiet: bool) {
                 if !quiet {
                     eprintln!("[ext] {line}");
                 }
+                telemetry.log(LogCategory::Extension, &line);
                 if let Ok(mut l) = lines.lock() {
                     if l.len() == KEPT_LINES {
                         l.pop_front();
@@ -301,7 +318,7 @@ pub async fn run_function(
                             if !quiet {
                                 eprintln!("[fn] {line}");
                             }
-                            telemetry.emit("function", serde_json::Value::String(line));
+                            telemetry.log(LogCategory::Function, &line);
                         }
                     }
                 }
@@ -322,7 +339,7 @@ pub async fn run_function(
                         if !quiet {
                             eprintln!("[fn] {line}");
                         }
-                        telemetry.emit("function", serde_json::Value::String(line));
+                        telemetry.log(LogCategory::Function, &line);
                     }
                 }
             }

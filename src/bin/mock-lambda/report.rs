@@ -3,6 +3,7 @@
 
 use crate::runtime_api::ErrorReport;
 use crate::telemetry::{DeliveryStats, Subscription};
+use crate::xray::{Duplicate, FaultEvent};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,10 +20,17 @@ pub struct InvocationReport {
     pub request_id: String,
     pub trace_header: String,
     pub spans_sent: Vec<SpanRef>,
-    /// Span ids of `spans_sent` whose document had arrived when the extension called `/next`.
+    /// Span ids of `spans_sent` whose document had arrived when the extension called `/next`
+    /// (without INVOKE registration: by the function's end + 100 ms).
     pub received_before_next: Vec<String>,
-    /// runtimeDone emission → `/next` arrival; null when `/next` never came.
+    /// Span ids of `spans_sent` whose document had arrived by the `/next` that ended the
+    /// following invocation (for the last invocation: by the extension's exit).
+    pub received_by_end_of_next_invocation: Vec<String>,
+    /// runtimeDone emission → `/next` arrival; null when `/next` never came (or without
+    /// INVOKE registration).
     pub post_runtime_ms: Option<f64>,
+    /// `platform.runtimeDone` events sent for this invocation (0 or 2 under a quirk).
+    pub runtime_done_sent: u32,
     /// `/next` did not come before `deadlineMs`.
     pub timed_out: bool,
     pub function_ms: f64,
@@ -43,9 +51,36 @@ pub struct DocumentReport {
     pub document: Value,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// `extension` (sent by the extension) or `lambda` (recorded by the mock for
+    /// `--lambda-segments`; not a span).
+    pub source: String,
+    /// `http` (`PutTraceSegments`) or `udp` (daemon); absent for `lambda` documents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A span that reached X-Ray more than once.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DuplicateSpan {
+    pub trace_id: String,
+    pub span_id: String,
+    pub copies: u32,
+}
+
+/// Totals over every invocation and the shutdown burst.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SpanCounts {
+    /// Spans the function handed to its exporter.
+    pub sent: u64,
+    /// Of those, received by X-Ray (at least once) by the end of the run.
+    pub received: u64,
+    /// Sent and never received.
+    pub lost: u64,
+    /// Received more than once.
+    pub duplicated: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TelemetryReport {
     /// HTTP status the subscription call got (null: the extension never subscribed).
     pub subscription_status: Option<u16>,
@@ -54,7 +89,7 @@ pub struct TelemetryReport {
     pub delivery: DeliveryStats,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     /// exec → the extension's first `/next`; null if it never came.
     pub init_ms: Option<f64>,
@@ -71,11 +106,43 @@ pub struct Report {
     /// The extension's peak resident set size (`VmHWM` of `/proc/<pid>/status`, KiB), read
     /// just before SHUTDOWN; null when unreadable.
     pub extension_vm_hwm_kb: Option<u64>,
+    /// `--initialization-type`.
+    pub initialization_type: String,
+    /// `--telemetry-quirk` values in effect.
+    pub telemetry_quirks: Vec<String>,
+    /// The variable that carried the X-Ray endpoint to the extension.
+    pub xray_endpoint_env: String,
+    /// `POST /TraceSegments` calls that reached the endpoint while it was up.
     pub xray_requests: u64,
     pub xray_rejected_requests: u64,
+    /// Calls answered with an injected HTTP error (500, 503, 429).
     pub xray_injected_failures: u64,
+    /// Injected faults by kind: `500`, `503`, `429`, `unprocessed`, `invalid`, `slow`,
+    /// `hang` (calls), `down` (windows opened). Every configured kind is present.
+    pub xray_faults_injected: BTreeMap<String, u64>,
+    /// Every injected fault in order (first 500): `{at_ms, fault, call}`.
+    pub xray_fault_log: Vec<FaultEvent>,
+    /// Requests on connections opened before a `down` window, closed without an answer.
+    pub xray_down_dropped: u64,
     pub xray_rejections: Vec<String>,
+    /// Extra copies of documents received more than once (same trace_id and id).
+    pub xray_duplicate_documents: u64,
+    /// The documents received more than once.
+    pub xray_duplicates: Vec<Duplicate>,
+    /// `--daemon-udp`: the daemon's address (null without it).
+    pub xray_daemon_address: Option<String>,
+    pub xray_udp_datagrams: u64,
+    /// Datagrams rejected (bad header, no document, not JSON).
+    pub xray_udp_malformed: u64,
+    pub xray_udp_rejections: Vec<String>,
+    /// Accepted documents (extension and, with `--lambda-segments`, Lambda's own).
     pub documents: Vec<DocumentReport>,
+    /// Totals of spans sent, received, lost, duplicated.
+    pub span_counts: SpanCounts,
+    /// Spans sent (invocations and shutdown burst) and never received by the end.
+    pub lost_spans: Vec<SpanRef>,
+    /// Spans received more than once.
+    pub duplicate_spans: Vec<DuplicateSpan>,
     pub telemetry: TelemetryReport,
     pub extension_output: Vec<String>,
     /// Why `--expect-all` would fail (empty = every span arrived in time).
@@ -165,11 +232,12 @@ impl Report {
         for (i, inv) in self.invocations.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "invocation {} {}: spans sent {}, received before /next {}; post-runtime {}; function {:.1} ms{}{}",
+                "invocation {} {}: spans sent {}, received before /next {}, by the end of the next invocation {}; post-runtime {}; function {:.1} ms{}{}",
                 i + 1,
                 inv.request_id,
                 inv.spans_sent.len(),
                 inv.received_before_next.len(),
+                inv.received_by_end_of_next_invocation.len(),
                 ms(inv.post_runtime_ms),
                 inv.function_ms,
                 if inv.timed_out { "; TIMED OUT" } else { "" },
@@ -220,6 +288,38 @@ impl Report {
             self.xray_injected_failures,
             self.documents.len()
         );
+        if !self.xray_faults_injected.is_empty() {
+            let faults: Vec<String> = self
+                .xray_faults_injected
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "x-ray faults injected: {}{}",
+                faults.join(" "),
+                if self.xray_down_dropped > 0 {
+                    format!(" ({} requests dropped while down)", self.xray_down_dropped)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if let Some(addr) = &self.xray_daemon_address {
+            let _ = writeln!(
+                s,
+                "x-ray daemon {addr}: {} datagrams, {} malformed",
+                self.xray_udp_datagrams, self.xray_udp_malformed
+            );
+        }
+        if self.xray_duplicate_documents > 0 {
+            let _ = writeln!(
+                s,
+                "x-ray duplicates: {} extra copies of {} documents",
+                self.xray_duplicate_documents,
+                self.xray_duplicates.len()
+            );
+        }
         for r in &self.xray_rejections {
             let _ = writeln!(s, "  rejected: {r}");
         }
@@ -247,6 +347,12 @@ impl Report {
             t.delivery.events_delivered,
             t.delivery.failed_attempts,
             t.delivery.batches_dropped
+        );
+        let c = &self.span_counts;
+        let _ = writeln!(
+            s,
+            "spans: sent {}, received {}, lost {}, duplicated {}",
+            c.sent, c.received, c.lost, c.duplicated
         );
         if self.expectation_failures.is_empty() {
             let _ = writeln!(s, "result: every span arrived in time");
@@ -313,8 +419,10 @@ fn flatten(doc: &Value, parent: Option<(&str, &str)>, out: &mut Vec<Node>) {
             .unwrap_or("?")
             .to_string(),
         kind,
+        // `origin` (e.g. AWS::Lambda) stands in for segments, which have no namespace.
         namespace: doc
             .get("namespace")
+            .or_else(|| doc.get("origin"))
             .and_then(Value::as_str)
             .map(str::to_string),
         start: doc.get("start_time").and_then(Value::as_f64).unwrap_or(0.0),
@@ -511,7 +619,9 @@ mod tests {
                 span_id: "s1".into(),
             }],
             received_before_next: vec![],
+            received_by_end_of_next_invocation: vec![],
             post_runtime_ms: Some(1.0),
+            runtime_done_sent: 1,
             timed_out: false,
             function_ms: 1.0,
             function_exit_code: Some(0),
@@ -529,18 +639,12 @@ mod tests {
             shutdown_burst: None,
             shutdown_ms: Some(1.0),
             extension_vm_hwm_kb: Some(4096),
-            xray_requests: 0,
-            xray_rejected_requests: 0,
-            xray_injected_failures: 0,
-            xray_rejections: vec![],
-            documents: vec![],
             telemetry: TelemetryReport {
                 subscription_status: None,
                 subscription: None,
                 delivery: DeliveryStats::default(),
             },
-            extension_output: vec![],
-            expectation_failures: vec![],
+            ..Default::default()
         };
         assert_eq!(r.expectation_failures().len(), 1);
         r.invocations[0].received_before_next.push("s1".into());
@@ -558,9 +662,22 @@ mod tests {
             "xray_rejected_requests",
             "documents",
             "extension_output",
+            "xray_faults_injected",
+            "xray_duplicate_documents",
+            "xray_duplicates",
+            "lost_spans",
+            "duplicate_spans",
+            "span_counts",
         ] {
             assert!(v.get(k).is_some(), "{k}");
         }
+        assert!(v["invocations"][0]
+            .get("received_by_end_of_next_invocation")
+            .is_some());
+        assert!(v["invocations"][0].get("post_runtime_ms").is_some());
         assert!(r.summary().contains("result: every span arrived in time"));
+        assert!(r
+            .summary()
+            .contains("spans: sent 0, received 0, lost 0, duplicated 0"));
     }
 }

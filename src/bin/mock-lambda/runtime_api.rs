@@ -430,13 +430,18 @@ fn telemetry_error(api: &RuntimeApi, status: StatusCode, error_type: &str, messa
     lambda_error(status, error_type, message)
 }
 
+/// The function's ARN, as in `invokedFunctionArn`.
+pub fn function_arn() -> String {
+    format!("arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{FUNCTION_NAME}")
+}
+
 /// The INVOKE event (RIE shape; `tracing` present because the mock always traces).
 pub fn invoke_event(request_id: &str, deadline_ms: u64, trace_header: &str) -> Value {
     json!({
         "eventType": "INVOKE",
         "deadlineMs": deadline_ms,
         "requestId": request_id,
-        "invokedFunctionArn": format!("arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{FUNCTION_NAME}"),
+        "invokedFunctionArn": function_arn(),
         "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_header},
     })
 }

@@ -179,10 +179,73 @@ pub struct DeliveryStats {
     pub last_error: Option<String>,
 }
 
+/// Which log category a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogCategory {
+    /// The function's stdout/stderr.
+    Function,
+    /// The extension's stdout/stderr.
+    Extension,
+}
+
+impl LogCategory {
+    fn name(self) -> &'static str {
+        match self {
+            LogCategory::Function => "function",
+            LogCategory::Extension => "extension",
+        }
+    }
+}
+
+/// How log records are delivered (`--telemetry-quirk string-logs` / `object-logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogMode {
+    /// As the subscription asks: function lines as strings, only if `function` is subscribed;
+    /// extension lines are not emitted.
+    #[default]
+    Subscribed,
+    /// Function and extension lines as strings, whatever the subscription says.
+    ForcedStrings,
+    /// As `{timestamp, level, requestId, message}` objects, whatever the subscription says.
+    ForcedObjects,
+    /// Strings and objects alternately.
+    ForcedMixed,
+}
+
+impl LogMode {
+    pub fn from_quirks(strings: bool, objects: bool) -> Self {
+        match (strings, objects) {
+            (false, false) => LogMode::Subscribed,
+            (true, false) => LogMode::ForcedStrings,
+            (false, true) => LogMode::ForcedObjects,
+            (true, true) => LogMode::ForcedMixed,
+        }
+    }
+
+    fn forced(self) -> bool {
+        self != LogMode::Subscribed
+    }
+}
+
+/// What the delivery task receives.
+enum Msg {
+    /// One event, buffered as the subscription says.
+    One(Value),
+    /// Events that must travel in one POST, of their own: the buffer is flushed first.
+    Batch(Vec<Value>),
+}
+
 struct HubState {
-    tx: Option<mpsc::UnboundedSender<Value>>,
+    tx: Option<mpsc::UnboundedSender<Msg>>,
     types: Vec<String>,
-    pending: Vec<(String, Value)>,
+    /// Events emitted before the subscription: (type, event, forced).
+    pending: Vec<(String, Value, bool)>,
+    /// While holding (`single-batch`), every event goes here.
+    held: Option<Vec<Value>>,
+    /// The current invocation's request id (for log objects).
+    request_id: Option<String>,
+    /// Log records emitted so far (alternation in [`LogMode::ForcedMixed`]).
+    logs: u64,
 }
 
 /// The platform side of the Telemetry API: events go in with [`Telemetry::emit`], the
@@ -190,37 +253,142 @@ struct HubState {
 pub struct Telemetry {
     state: Mutex<HubState>,
     stats: Arc<Mutex<DeliveryStats>>,
+    log_mode: LogMode,
 }
 
 impl Telemetry {
+    /// A hub with the default log mode.
+    #[cfg(test)]
     pub fn new() -> Self {
+        Self::with_log_mode(LogMode::Subscribed)
+    }
+
+    pub fn with_log_mode(log_mode: LogMode) -> Self {
         Self {
             state: Mutex::new(HubState {
                 tx: None,
                 types: Vec::new(),
                 pending: Vec::new(),
+                held: None,
+                request_id: None,
+                logs: 0,
             }),
             stats: Arc::new(Mutex::new(DeliveryStats::default())),
+            log_mode,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Emits an event now. `event_type` is e.g. `platform.start` or `function`.
     pub fn emit(&self, event_type: &str, record: Value) {
-        let event =
-            json!({"time": iso8601(SystemTime::now()), "type": event_type, "record": record});
-        let Ok(mut st) = self.state.lock() else {
+        self.push(
+            vec![(event_type.to_string(), envelope(event_type, record))],
+            false,
+            false,
+        );
+    }
+
+    /// Emits events that travel together, in this order, in one POST of their own.
+    pub fn emit_batch(&self, events: Vec<(&str, Value)>) {
+        let events = events
+            .into_iter()
+            .map(|(t, r)| (t.to_string(), envelope(t, r)))
+            .collect();
+        self.push(events, false, true);
+    }
+
+    /// Emits one log line of `category`, shaped and filtered by the log mode.
+    pub fn log(&self, category: LogCategory, line: &str) {
+        if category == LogCategory::Extension && !self.log_mode.forced() {
             return;
+        }
+        let (n, request_id) = {
+            let mut st = self.lock();
+            st.logs += 1;
+            (st.logs, st.request_id.clone())
         };
-        match &st.tx {
-            Some(tx) => {
-                if st.types.iter().any(|t| t == category(event_type)) {
-                    let _ = tx.send(event);
+        let object = match self.log_mode {
+            LogMode::Subscribed | LogMode::ForcedStrings => false,
+            LogMode::ForcedObjects => true,
+            LogMode::ForcedMixed => n % 2 == 0,
+        };
+        let record = if object {
+            let mut o = json!({
+                "timestamp": iso8601(SystemTime::now()),
+                "level": log_level(line),
+                "message": line,
+            });
+            if let Some(r) = request_id {
+                o["requestId"] = json!(r);
+            }
+            o
+        } else {
+            Value::String(line.to_string())
+        };
+        let t = category.name();
+        self.push(
+            vec![(t.to_string(), envelope(t, record))],
+            self.log_mode.forced(),
+            false,
+        );
+    }
+
+    /// Sets the request id log objects carry.
+    pub fn set_request_id(&self, request_id: Option<&str>) {
+        self.lock().request_id = request_id.map(str::to_string);
+    }
+
+    /// Starts holding every event (`single-batch`).
+    pub fn hold(&self) {
+        let mut st = self.lock();
+        if st.held.is_none() {
+            st.held = Some(Vec::new());
+        }
+    }
+
+    /// Sends everything held as one POST and stops holding.
+    pub fn release(&self) {
+        let mut st = self.lock();
+        if let Some(held) = st.held.take() {
+            if !held.is_empty() {
+                if let Some(tx) = &st.tx {
+                    let _ = tx.send(Msg::Batch(held));
                 }
             }
-            None => {
+        }
+    }
+
+    fn push(&self, events: Vec<(String, Value)>, forced: bool, together: bool) {
+        let mut st = self.lock();
+        if st.tx.is_none() {
+            for (t, ev) in events {
                 if st.pending.len() < PENDING_CAP {
-                    st.pending.push((event_type.to_string(), event));
+                    st.pending.push((t, ev, forced));
                 }
+            }
+            return;
+        }
+        let wanted: Vec<Value> = events
+            .into_iter()
+            .filter(|(t, _)| forced || st.types.iter().any(|x| x == category(t)))
+            .map(|(_, ev)| ev)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        if let Some(held) = st.held.as_mut() {
+            held.extend(wanted);
+            return;
+        }
+        let Some(tx) = &st.tx else { return };
+        if together {
+            let _ = tx.send(Msg::Batch(wanted));
+        } else {
+            for ev in wanted {
+                let _ = tx.send(Msg::One(ev));
             }
         }
     }
@@ -228,12 +396,10 @@ impl Telemetry {
     /// Starts delivering to `sub`; events emitted before (init) are replayed first.
     pub fn subscribe(&self, sub: Subscription) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
-        for (t, ev) in st.pending.drain(..) {
-            if sub.types.iter().any(|x| x == category(&t)) {
-                let _ = tx.send(ev);
+        let mut st = self.lock();
+        for (t, ev, forced) in st.pending.drain(..) {
+            if forced || sub.types.iter().any(|x| x == category(&t)) {
+                let _ = tx.send(Msg::One(ev));
             }
         }
         st.types = sub.types.clone();
@@ -246,6 +412,20 @@ impl Telemetry {
     }
 }
 
+fn envelope(event_type: &str, record: Value) -> Value {
+    json!({"time": iso8601(SystemTime::now()), "type": event_type, "record": record})
+}
+
+/// A log level guessed from the line (`ERROR`, `WARN`, `DEBUG`, `TRACE`, else `INFO`).
+fn log_level(line: &str) -> &'static str {
+    for level in ["ERROR", "WARN", "DEBUG", "TRACE"] {
+        if line.contains(level) {
+            return level;
+        }
+    }
+    "INFO"
+}
+
 /// `platform.start` → `platform`; `function` → `function`.
 fn category(event_type: &str) -> &str {
     event_type.split('.').next().unwrap_or(event_type)
@@ -253,7 +433,7 @@ fn category(event_type: &str) -> &str {
 
 async fn deliver(
     sub: Subscription,
-    mut rx: mpsc::UnboundedReceiver<Value>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
     stats: Arc<Mutex<DeliveryStats>>,
 ) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -274,11 +454,22 @@ async fn deliver(
                 }
             }
         };
-        let Some(ev) = next else {
-            if !buf.is_empty() {
-                post(&client, &sub, std::mem::take(&mut buf), &stats).await;
+        let ev = match next {
+            None => {
+                if !buf.is_empty() {
+                    post(&client, &sub, std::mem::take(&mut buf), &stats).await;
+                }
+                return;
             }
-            return;
+            Some(Msg::Batch(events)) => {
+                if !buf.is_empty() {
+                    post(&client, &sub, std::mem::take(&mut buf), &stats).await;
+                    bytes = 0;
+                }
+                post(&client, &sub, events, &stats).await;
+                continue;
+            }
+            Some(Msg::One(ev)) => ev,
         };
         if buf.is_empty() {
             first_at = Instant::now();
@@ -422,5 +613,137 @@ mod tests {
     fn categories() {
         assert_eq!(category("platform.runtimeDone"), "platform");
         assert_eq!(category("function"), "function");
+    }
+
+    /// A listener that keeps every POST body (one JSON array per batch).
+    struct Listener {
+        batches: Mutex<Vec<Vec<Value>>>,
+        notify: tokio::sync::Notify,
+    }
+
+    async fn listener() -> (Arc<Listener>, Subscription) {
+        let l = Arc::new(Listener {
+            batches: Mutex::new(Vec::new()),
+            notify: tokio::sync::Notify::new(),
+        });
+        let addr = crate::http_util::serve(l.clone(), |l: Arc<Listener>, req| async move {
+            let body = crate::http_util::read_body(req.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            if let Ok(Value::Array(a)) = serde_json::from_slice::<Value>(&body) {
+                l.batches.lock().unwrap().push(a);
+                l.notify.notify_one();
+            }
+            crate::http_util::json(hyper::StatusCode::OK, &json!("OK"))
+        })
+        .await
+        .unwrap();
+        let sub = validate(
+            json!({"schemaVersion": "2022-12-13", "types": ["platform"],
+                   "buffering": {"timeoutMs": 25},
+                   "destination": {"protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{}/", addr.port())}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        (l, sub)
+    }
+
+    async fn wait_batches(l: &Listener, n: usize) -> Vec<Vec<Value>> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = l.notify.notified();
+            {
+                let b = l.batches.lock().unwrap();
+                if b.len() >= n {
+                    return b.clone();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return l.batches.lock().unwrap().clone();
+            }
+        }
+    }
+
+    fn types(batch: &[Value]) -> Vec<&str> {
+        batch
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or("?"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_travel_alone_and_in_order() {
+        let (l, sub) = listener().await;
+        let t = Telemetry::new();
+        t.emit("platform.initStart", json!({}));
+        t.subscribe(sub);
+        t.emit("platform.start", json!({"requestId": "r"}));
+        t.emit_batch(vec![
+            ("platform.report", json!({"requestId": "r"})),
+            ("platform.runtimeDone", json!({"requestId": "r"})),
+        ]);
+        let b = wait_batches(&l, 2).await;
+        assert_eq!(types(&b[0]), vec!["platform.initStart", "platform.start"]);
+        assert_eq!(
+            types(&b[1]),
+            vec!["platform.report", "platform.runtimeDone"]
+        );
+        // Unsubscribed categories are dropped in the default log mode.
+        t.log(LogCategory::Function, "hello");
+        t.log(LogCategory::Extension, "ext");
+        t.emit("platform.end", json!({}));
+        let b = wait_batches(&l, 3).await;
+        assert_eq!(types(&b[2]), vec!["platform.end"]);
+        // The counter moves once the listener's answer is read.
+        for _ in 0..100 {
+            if t.stats().batches_delivered == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(t.stats().batches_delivered, 3);
+    }
+
+    #[tokio::test]
+    async fn hold_and_release_make_one_post() {
+        let (l, sub) = listener().await;
+        let t = Telemetry::new();
+        t.subscribe(sub);
+        t.hold();
+        t.emit("platform.start", json!({}));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        t.emit("platform.runtimeDone", json!({}));
+        t.emit_batch(vec![("platform.report", json!({}))]);
+        assert!(l.batches.lock().unwrap().is_empty());
+        t.release();
+        let b = wait_batches(&l, 1).await;
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            types(&b[0]),
+            vec!["platform.start", "platform.runtimeDone", "platform.report"]
+        );
+    }
+
+    #[tokio::test]
+    async fn forced_logs_reach_a_platform_only_subscriber() {
+        let (l, sub) = listener().await;
+        let t = Telemetry::with_log_mode(LogMode::ForcedMixed);
+        t.log(LogCategory::Extension, "before the subscription");
+        t.subscribe(sub);
+        t.set_request_id(Some("req-1"));
+        t.log(LogCategory::Function, "ERROR boom");
+        t.log(LogCategory::Extension, "plain");
+        let b = wait_batches(&l, 1).await;
+        let events: Vec<Value> = b.into_iter().flatten().collect();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[0]["type"], "extension");
+        assert!(events[0]["record"].is_string());
+        assert_eq!(events[1]["type"], "function");
+        assert_eq!(events[1]["record"]["level"], "ERROR");
+        assert_eq!(events[1]["record"]["requestId"], "req-1");
+        assert_eq!(events[1]["record"]["message"], "ERROR boom");
+        assert!(events[1]["record"]["timestamp"].is_string());
+        assert_eq!(events[2]["record"], "plain");
     }
 }

@@ -4,16 +4,30 @@
 //! `{"TraceSegmentDocuments":["<json>",…]}`, at most 50 documents per call, reply
 //! `{"UnprocessedTraceSegments":[{"Id","ErrorCode","Message"}]}`. Errors use the AWS JSON
 //! protocol shape `{"__type","message"}`.
+//!
+//! Faults (`--xray-fault`, [`crate::faults`]) are applied to calls in arrival order; the
+//! `down` fault closes the listening socket (connections refused) and every open connection
+//! for its window. The daemon socket (`--daemon-udp`, [`crate::daemon`]) records into the
+//! same [`Records`].
 
+use crate::faults::{Fault, FaultQueue, FaultSpec, Take, DOWN_KEY};
 use crate::http_util::{json, read_body, Resp};
 use aws_sdk_xray::config::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 /// The fake credentials handed to the extension.
@@ -31,6 +45,15 @@ const BODY_LIMIT: usize = 8 << 20;
 /// Clock skew AWS tolerates between `x-amz-date` and now.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
+/// `source` of documents the extension sent.
+pub const SOURCE_EXTENSION: &str = "extension";
+/// `source` of the segments the mock records itself for `--lambda-segments`.
+pub const SOURCE_LAMBDA: &str = "lambda";
+/// Fault events kept for the report.
+const FAULT_LOG_CAP: usize = 500;
+/// Rejection reasons kept for the report.
+const REJECTIONS_CAP: usize = 20;
+
 /// One document as received.
 #[derive(Debug, Clone)]
 pub struct ReceivedDoc {
@@ -40,34 +63,87 @@ pub struct ReceivedDoc {
     pub document: Value,
     /// Schema problems found (missing `name`, bad `id`, …); empty when the document looks valid.
     pub problems: Vec<String>,
+    /// [`SOURCE_EXTENSION`] or [`SOURCE_LAMBDA`].
+    pub source: &'static str,
+    /// `http` (`PutTraceSegments`) or `udp` (daemon); None for [`SOURCE_LAMBDA`].
+    pub transport: Option<&'static str>,
+}
+
+impl ReceivedDoc {
+    /// True for documents the extension sent (not the mock's own Lambda segments).
+    pub fn sent_by_extension(&self) -> bool {
+        self.source == SOURCE_EXTENSION
+    }
+}
+
+/// One injected fault, for the report's `xray_fault_log`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultEvent {
+    /// Milliseconds since the mock started.
+    pub at_ms: f64,
+    /// The `xray_faults_injected` key (`500`, `slow`, `down`, …).
+    pub fault: String,
+    /// Number of the `POST /TraceSegments` call it hit (1-based); null for `down` windows.
+    pub call: Option<u64>,
 }
 
 /// What the endpoint saw.
 #[derive(Debug, Default, Clone)]
 pub struct Records {
-    /// Every `POST /TraceSegments` call.
+    /// Every `POST /TraceSegments` call that reached the endpoint while it was up.
     pub requests: u64,
     /// Calls answered 403 (signature) or 400 (request shape).
     pub rejected: u64,
-    /// Calls answered 500 because of `--xray-fail-first`.
+    /// Calls answered with an injected HTTP error (500, 503, 429).
     pub injected_failures: u64,
+    /// Injected faults by kind (every configured kind is present, 0 until it fires).
+    pub faults_injected: BTreeMap<String, u64>,
+    /// Each injected fault, in order (first 500).
+    pub fault_log: Vec<FaultEvent>,
+    /// Requests (on connections opened before a `down` window) closed without an answer.
+    pub down_dropped: u64,
     /// Why calls were rejected (first 20).
     pub rejections: Vec<String>,
+    /// Accepted documents, in arrival order, including the mock's own Lambda segments.
     pub documents: Vec<ReceivedDoc>,
+    /// Datagrams received on the daemon socket.
+    pub udp_datagrams: u64,
+    /// Datagrams rejected (bad header, no or non-JSON document).
+    pub udp_malformed: u64,
+    /// Why datagrams were rejected (first 20).
+    pub udp_rejections: Vec<String>,
 }
+
+/// The connection is closed without an answer: the endpoint is down.
+#[derive(Debug, thiserror::Error)]
+#[error("the X-Ray endpoint is down")]
+pub struct Down;
 
 pub struct Xray {
     started: Instant,
-    fail_first: u64,
     records: Mutex<Records>,
+    faults: Mutex<FaultQueue>,
+    /// Wakes the accept loop when the fault queue may have changed.
+    changed: Notify,
+    /// Bumped when a `down` window opens: every open connection closes.
+    cut: watch::Sender<u64>,
 }
 
 impl Xray {
-    pub fn new(started: Instant, fail_first: u32) -> Self {
+    pub fn new(started: Instant, faults: &[FaultSpec]) -> Self {
+        let mut records = Records::default();
+        for f in faults {
+            records
+                .faults_injected
+                .entry(f.key().to_string())
+                .or_insert(0);
+        }
         Self {
             started,
-            fail_first: fail_first.into(),
-            records: Mutex::new(Records::default()),
+            records: Mutex::new(records),
+            faults: Mutex::new(FaultQueue::new(faults, Instant::now())),
+            changed: Notify::new(),
+            cut: watch::channel(0).0,
         }
     }
 
@@ -75,28 +151,177 @@ impl Xray {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn queue(&self) -> MutexGuard<'_, FaultQueue> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn snapshot(&self) -> Records {
         self.lock().clone()
+    }
+
+    fn ms_since_start(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.started).as_secs_f64() * 1000.0
+    }
+
+    /// The first invocation started: `down` windows may open from now on.
+    pub fn arm_faults(&self) {
+        self.queue().arm(Instant::now());
+        self.changed.notify_one();
+    }
+
+    fn count(&self, key: &str, call: Option<u64>) {
+        let at_ms = self.ms_since_start(Instant::now());
+        let mut r = self.lock();
+        *r.faults_injected.entry(key.to_string()).or_insert(0) += 1;
+        if r.fault_log.len() < FAULT_LOG_CAP {
+            r.fault_log.push(FaultEvent {
+                at_ms: (at_ms * 1000.0).round() / 1000.0,
+                fault: key.to_string(),
+                call,
+            });
+        }
+    }
+
+    fn count_windows(&self, q: &mut FaultQueue) {
+        for _ in 0..q.opened_windows() {
+            self.count(DOWN_KEY, None);
+        }
+    }
+
+    /// End of the open `down` window, if any.
+    fn down_until(&self, now: Instant) -> Option<Instant> {
+        let mut q = self.queue();
+        let until = q.down_until(now);
+        self.count_windows(&mut q);
+        until
+    }
+
+    fn take_fault(&self, now: Instant) -> Take {
+        let mut q = self.queue();
+        let t = q.take(now);
+        self.count_windows(&mut q);
+        drop(q);
+        // The head may have changed (a `down` may be due): let the accept loop look.
+        self.changed.notify_one();
+        t
     }
 
     fn reject(&self, status: StatusCode, kind: &str, message: &str) -> Resp {
         let mut r = self.lock();
         r.rejected += 1;
-        if r.rejections.len() < 20 {
+        if r.rejections.len() < REJECTIONS_CAP {
             r.rejections
                 .push(format!("{} {kind}: {message}", status.as_u16()));
         }
         json(status, &json!({"__type": kind, "message": message}))
     }
+
+    fn accept(&self, docs: Vec<Value>, transport: &'static str, source: &'static str) {
+        let at = Instant::now();
+        let received_ms = self.ms_since_start(at);
+        let mut r = self.lock();
+        for document in docs {
+            let problems = document_problems(&document);
+            r.documents.push(ReceivedDoc {
+                at,
+                received_ms,
+                document,
+                problems,
+                source,
+                transport: (source == SOURCE_EXTENSION).then_some(transport),
+            });
+        }
+    }
+
+    /// Records one datagram from the daemon socket.
+    pub fn record_datagram(&self, datagram: &[u8]) {
+        self.lock().udp_datagrams += 1;
+        match crate::daemon::parse_datagram(datagram) {
+            Ok(doc) => self.accept(vec![doc], "udp", SOURCE_EXTENSION),
+            Err(e) => {
+                let mut r = self.lock();
+                r.udp_malformed += 1;
+                if r.udp_rejections.len() < REJECTIONS_CAP {
+                    r.udp_rejections.push(e);
+                }
+            }
+        }
+    }
+
+    /// Records a segment as if Lambda itself had sent it (`--lambda-segments`).
+    pub fn record_lambda(&self, docs: Vec<Value>) {
+        self.accept(docs, "", SOURCE_LAMBDA);
+    }
 }
 
-/// The `serve` handler.
-pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Resp {
+/// Binds `127.0.0.1:0` and serves `POST /TraceSegments` in the background. Unlike
+/// [`crate::http_util::serve`], the listener closes during `down` windows (connections are
+/// refused) and reopens on the same port afterwards.
+pub async fn serve(xray: Arc<Xray>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(accept_loop(xray, listener, addr));
+    Ok(addr)
+}
+
+async fn accept_loop(xray: Arc<Xray>, listener: TcpListener, addr: SocketAddr) {
+    let mut listener = Some(listener);
+    loop {
+        if let Some(until) = xray.down_until(Instant::now()) {
+            if listener.take().is_some() {
+                xray.cut.send_modify(|g| *g += 1);
+            }
+            tokio::time::sleep_until(until).await;
+            continue;
+        }
+        let l = match &listener {
+            Some(l) => l,
+            None => match TcpListener::bind(addr).await {
+                Ok(l) => listener.insert(l),
+                Err(_) => {
+                    // The port is briefly unavailable; try again.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::select! {
+            r = l.accept() => match r {
+                Ok((stream, _)) => spawn_connection(&xray, stream),
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+            _ = xray.changed.notified() => {}
+        }
+    }
+}
+
+fn spawn_connection(xray: &Arc<Xray>, stream: TcpStream) {
+    let mut cut = xray.cut.subscribe();
+    let xray = xray.clone();
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| handle(xray.clone(), req));
+        let conn = http1::Builder::new()
+            .title_case_headers(true)
+            .serve_connection(TokioIo::new(stream), svc);
+        // Connection errors (client vanished, frozen and killed) are expected.
+        tokio::select! {
+            _ = conn => {}
+            _ = cut.changed() => {}
+        }
+    });
+}
+
+/// Serves one request. `Err` closes the connection without an answer (`down`).
+pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Result<Resp, Down> {
     if req.method() != Method::POST || req.uri().path() != "/TraceSegments" {
-        return json(
+        return Ok(json(
             StatusCode::NOT_FOUND,
             &json!({"__type": "UnknownOperationException", "message": "mock X-Ray serves only POST /TraceSegments"}),
-        );
+        ));
+    }
+    if xray.down_until(Instant::now()).is_some() {
+        xray.lock().down_dropped += 1;
+        return Err(Down);
     }
     let (parts, body) = req.into_parts();
     let call_no = {
@@ -106,15 +331,55 @@ pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Resp {
     };
     let body = match read_body(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(e) => return xray.reject(StatusCode::BAD_REQUEST, "InvalidRequestException", &e),
+        Err(e) => return Ok(xray.reject(StatusCode::BAD_REQUEST, "InvalidRequestException", &e)),
     };
-    if call_no <= xray.fail_first {
-        xray.lock().injected_failures += 1;
-        return json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({"__type": "InternalFailure"}),
-        );
+    let fault = match xray.take_fault(Instant::now()) {
+        Take::Normal => None,
+        Take::Down(_) => {
+            xray.lock().down_dropped += 1;
+            return Err(Down);
+        }
+        Take::Fault(f) => Some(f),
+    };
+    match fault {
+        Some(f @ (Fault::InternalFailure | Fault::Unavailable | Fault::Throttled)) => {
+            xray.count(f.key(), Some(call_no));
+            xray.lock().injected_failures += 1;
+            let (status, body) = f.error_answer().unwrap_or((500, Value::Null));
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Ok(json(status, &body))
+        }
+        Some(Fault::Hang) => {
+            xray.count(Fault::Hang.key(), Some(call_no));
+            // Never answer; the connection stays open until the client or a `down` closes it.
+            std::future::pending::<()>().await;
+            Err(Down)
+        }
+        Some(f @ Fault::Slow(delay)) => {
+            xray.count(f.key(), Some(call_no));
+            let resp = process(&xray, &parts, &body, None, call_no);
+            tokio::time::sleep(delay).await;
+            Ok(resp)
+        }
+        other => Ok(process(&xray, &parts, &body, other, call_no)),
     }
+}
+
+/// Verifies, parses and records one call. `fault` is `Unprocessed` or `Invalid` (every
+/// document returned unprocessed, nothing recorded) or None; a rejected call gives its fault
+/// back to the queue.
+fn process(
+    xray: &Xray,
+    parts: &http::request::Parts,
+    body: &[u8],
+    fault: Option<Fault>,
+    call_no: u64,
+) -> Resp {
+    let give_back = || {
+        if let Some(f) = fault {
+            xray.queue().put_back(f);
+        }
+    };
     let pq = parts
         .uri
         .path_and_query()
@@ -124,31 +389,35 @@ pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Resp {
         parts.method.as_str(),
         pq,
         &parts.headers,
-        &body,
+        body,
         SystemTime::now(),
     ) {
+        give_back();
         return xray.reject(StatusCode::FORBIDDEN, "InvalidSignatureException", &e);
     }
-    let docs = match serde_json::from_slice::<Value>(&body) {
+    let docs = match serde_json::from_slice::<Value>(body) {
         Ok(v) => match v.get("TraceSegmentDocuments").and_then(Value::as_array) {
             Some(a) => a.clone(),
             None => {
+                give_back();
                 return xray.reject(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequestException",
                     "TraceSegmentDocuments is required and must be a list",
-                )
+                );
             }
         },
         Err(e) => {
+            give_back();
             return xray.reject(
                 StatusCode::BAD_REQUEST,
                 "SerializationException",
                 &format!("body is not JSON: {e}"),
-            )
+            );
         }
     };
     if docs.len() > MAX_DOCUMENTS {
+        give_back();
         return xray.reject(
             StatusCode::BAD_REQUEST,
             "InvalidRequestException",
@@ -158,8 +427,22 @@ pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Resp {
             ),
         );
     }
-    let at = Instant::now();
-    let received_ms = at.duration_since(xray.started).as_secs_f64() * 1000.0;
+    if let Some(f) = fault {
+        let code = f.unprocessed_code().unwrap_or("InternalFailure");
+        let message = match f {
+            Fault::Unprocessed => "Rate exceeded",
+            _ => "Invalid segment",
+        };
+        xray.count(f.key(), Some(call_no));
+        let unprocessed: Vec<Value> = docs
+            .iter()
+            .map(|d| json!({"Id": best_effort_id(d), "ErrorCode": code, "Message": message}))
+            .collect();
+        return json(
+            StatusCode::OK,
+            &json!({"UnprocessedTraceSegments": unprocessed}),
+        );
+    }
     let mut unprocessed = Vec::new();
     let mut accepted = Vec::new();
     for d in docs {
@@ -180,32 +463,85 @@ pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Resp {
             None => Err("document is not a string".into()),
         };
         match parsed {
-            Ok(document) => {
-                let problems = document_problems(&document);
-                accepted.push(ReceivedDoc {
-                    at,
-                    received_ms,
-                    document,
-                    problems,
-                });
-            }
-            Err(message) => {
-                // Best effort at the id, as X-Ray does.
-                let id = d
-                    .as_str()
-                    .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                    .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
-                    .unwrap_or_default();
-                unprocessed
-                    .push(json!({"Id": id, "ErrorCode": "InvalidSegment", "Message": message}));
-            }
+            Ok(document) => accepted.push(document),
+            Err(message) => unprocessed.push(
+                json!({"Id": best_effort_id(&d), "ErrorCode": "InvalidSegment", "Message": message}),
+            ),
         }
     }
-    xray.lock().documents.extend(accepted);
+    xray.accept(accepted, "http", SOURCE_EXTENSION);
     json(
         StatusCode::OK,
         &json!({"UnprocessedTraceSegments": unprocessed}),
     )
+}
+
+/// The `id` of a document string, best effort (as X-Ray reports it), else "".
+fn best_effort_id(doc: &Value) -> String {
+    doc.as_str()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A document the extension delivered more than once.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Duplicate {
+    pub trace_id: String,
+    pub id: String,
+    /// Copies received (≥ 2).
+    pub copies: u32,
+    /// When each copy arrived (ms since the mock started).
+    pub received_ms: Vec<f64>,
+}
+
+/// Documents from the extension received more than once: same `trace_id` and `id` (an
+/// `in_progress` copy followed by the completed one is an update, not a duplicate).
+pub fn duplicates(docs: &[ReceivedDoc]) -> Vec<Duplicate> {
+    let mut seen: BTreeMap<(String, String, bool), Vec<f64>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for d in docs.iter().filter(|d| d.sent_by_extension()) {
+        let (Some(t), Some(id)) = (
+            d.document.get("trace_id").and_then(Value::as_str),
+            d.document.get("id").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let in_progress = d.document.get("in_progress").and_then(Value::as_bool) == Some(true);
+        let key = (t.to_string(), id.to_ascii_lowercase(), in_progress);
+        let times = seen.entry(key.clone()).or_default();
+        if times.len() == 1 {
+            order.push(key);
+        }
+        times.push((d.received_ms * 1000.0).round() / 1000.0);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let times = seen.remove(&key)?;
+            Some(Duplicate {
+                trace_id: key.0,
+                id: key.1,
+                copies: times.len() as u32,
+                received_ms: times,
+            })
+        })
+        .collect()
+}
+
+/// How many times each span id arrived in a completed document from the extension (as the
+/// document itself or as an embedded subsegment).
+pub fn span_copies(docs: &[ReceivedDoc]) -> HashMap<String, u32> {
+    let mut out = HashMap::new();
+    for d in docs.iter().filter(|d| d.sent_by_extension()) {
+        if d.document.get("in_progress").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        for id in document_ids(&d.document) {
+            *out.entry(id).or_insert(0) += 1;
+        }
+    }
+    out
 }
 
 /// Required fields of a segment document (xray-schema-notes): `name`, `id` (16 hex),
@@ -559,12 +895,11 @@ mod tests {
         assert_eq!(document_problems(&json!({"type": "subsegment"})).len(), 6);
     }
 
-    /// The real AWS SDK for Rust signs, the mock verifies: proves the verifier matches the
-    /// SDK the extension uses.
-    #[tokio::test]
-    async fn aws_sdk_put_trace_segments_is_accepted() {
-        let xray = Arc::new(Xray::new(Instant::now(), 1));
-        let addr = crate::http_util::serve(xray.clone(), handle).await.unwrap();
+    fn sdk_client(addr: SocketAddr, timeout: Option<Duration>) -> aws_sdk_xray::Client {
+        let mut timeouts = aws_sdk_xray::config::timeout::TimeoutConfig::builder();
+        if let Some(t) = timeout {
+            timeouts = timeouts.operation_timeout(t);
+        }
         let conf = aws_sdk_xray::Config::builder()
             .behavior_version(aws_sdk_xray::config::BehaviorVersion::latest())
             .region(aws_sdk_xray::config::Region::new(REGION))
@@ -578,9 +913,29 @@ mod tests {
             .endpoint_url(format!("http://{addr}"))
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .retry_config(aws_sdk_xray::config::retry::RetryConfig::disabled())
+            .timeout_config(timeouts.build())
             .build();
-        let client = aws_sdk_xray::Client::from_conf(conf);
-        let doc = json!({"name": "svc", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979", "start_time": 1.0, "end_time": 2.0}).to_string();
+        aws_sdk_xray::Client::from_conf(conf)
+    }
+
+    fn doc(id: &str) -> String {
+        json!({"name": "svc", "id": id, "trace_id": "1-581cf771-a006649127e371903a2de979", "start_time": 1.0, "end_time": 2.0}).to_string()
+    }
+
+    fn specs(v: &[&str]) -> Vec<FaultSpec> {
+        v.iter()
+            .map(|s| crate::faults::parse_fault(s).unwrap())
+            .collect()
+    }
+
+    /// The real AWS SDK for Rust signs, the mock verifies: proves the verifier matches the
+    /// SDK the extension uses.
+    #[tokio::test]
+    async fn aws_sdk_put_trace_segments_is_accepted() {
+        let xray = Arc::new(Xray::new(Instant::now(), &specs(&["500:1"])));
+        let addr = serve(xray.clone()).await.unwrap();
+        let client = sdk_client(addr, None);
+        let doc = doc("70de5b6f19ff9a0a");
         // first call: injected 500
         assert!(client
             .put_trace_segments()
@@ -609,6 +964,8 @@ mod tests {
             (2, 0, 1, 1)
         );
         assert_eq!(r.documents[0].document["name"], "svc");
+        assert_eq!(r.documents[0].transport, Some("http"));
+        assert_eq!(r.faults_injected.get("500"), Some(&1));
 
         // unsigned → 403 and counted
         let client2: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
@@ -626,5 +983,245 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status(), 403);
         assert_eq!(xray.snapshot().rejected, 1);
+    }
+
+    #[tokio::test]
+    async fn call_faults_apply_in_order_and_are_counted() {
+        let xray = Arc::new(Xray::new(
+            Instant::now(),
+            &specs(&["429:1", "503:1", "unprocessed:1", "invalid:1", "slow:60:1"]),
+        ));
+        let addr = serve(xray.clone()).await.unwrap();
+        let client = sdk_client(addr, None);
+        let put = |d: String| {
+            client
+                .put_trace_segments()
+                .trace_segment_documents(d)
+                .send()
+        };
+        let e = put(doc("1111111111111111")).await.unwrap_err();
+        assert_eq!(
+            e.into_service_error().meta().code(),
+            Some("ThrottledException")
+        );
+        let e = put(doc("1111111111111111")).await.unwrap_err();
+        assert_eq!(
+            e.raw_response().map(|r| r.status().as_u16()),
+            Some(503),
+            "503"
+        );
+        let out = put(doc("1111111111111111")).await.unwrap();
+        let un = out.unprocessed_trace_segments();
+        assert_eq!(
+            (un.len(), un[0].id(), un[0].error_code()),
+            (1, Some("1111111111111111"), Some("ThrottledException"))
+        );
+        let out = put(doc("1111111111111111")).await.unwrap();
+        assert_eq!(
+            out.unprocessed_trace_segments()[0].error_code(),
+            Some("InvalidSegment")
+        );
+        assert!(xray.snapshot().documents.is_empty());
+        let t = std::time::Instant::now();
+        let out = put(doc("1111111111111111")).await.unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(60));
+        assert!(out.unprocessed_trace_segments().is_empty());
+        put(doc("1111111111111111")).await.unwrap();
+        put(doc("2222222222222222")).await.unwrap();
+        let r = xray.snapshot();
+        assert_eq!(r.documents.len(), 3);
+        assert_eq!(r.requests, 7);
+        assert_eq!(r.injected_failures, 2);
+        for k in ["429", "503", "unprocessed", "invalid", "slow"] {
+            assert_eq!(r.faults_injected.get(k), Some(&1), "{k}");
+        }
+        assert_eq!(
+            r.fault_log.iter().map(|e| e.call).collect::<Vec<_>>(),
+            vec![Some(1), Some(2), Some(3), Some(4), Some(5)]
+        );
+        let dups = duplicates(&r.documents);
+        assert_eq!(dups.len(), 1);
+        assert_eq!(
+            (dups[0].id.as_str(), dups[0].copies),
+            ("1111111111111111", 2)
+        );
+        assert_eq!(span_copies(&r.documents).get("2222222222222222"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn a_rejected_call_does_not_use_up_an_unprocessed_fault() {
+        let xray = Arc::new(Xray::new(Instant::now(), &specs(&["unprocessed:1"])));
+        let addr = serve(xray.clone()).await.unwrap();
+        let plain: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let resp = plain
+            .request(
+                hyper::Request::post(format!("http://{addr}/TraceSegments"))
+                    .body(http_body_util::Full::from("{}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+        let out = sdk_client(addr, None)
+            .put_trace_segments()
+            .trace_segment_documents(doc("1111111111111111"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.unprocessed_trace_segments().len(), 1);
+        assert_eq!(xray.snapshot().faults_injected.get("unprocessed"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn hang_never_answers_then_service_resumes() {
+        let xray = Arc::new(Xray::new(Instant::now(), &specs(&["hang:1"])));
+        let addr = serve(xray.clone()).await.unwrap();
+        let client = sdk_client(addr, Some(Duration::from_millis(200)));
+        let put = || {
+            client
+                .put_trace_segments()
+                .trace_segment_documents(doc("1111111111111111"))
+                .send()
+        };
+        assert!(put().await.is_err());
+        put().await.unwrap();
+        let r = xray.snapshot();
+        assert_eq!(r.faults_injected.get("hang"), Some(&1));
+        assert_eq!(r.documents.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn down_refuses_connections_after_the_first_invocation_then_recovers() {
+        use tokio::io::AsyncReadExt;
+        let xray = Arc::new(Xray::new(Instant::now(), &specs(&["down:300", "500:1"])));
+        let addr = serve(xray.clone()).await.unwrap();
+        let client = sdk_client(addr, Some(Duration::from_secs(2)));
+        let put = || {
+            client
+                .put_trace_segments()
+                .trace_segment_documents(doc("1111111111111111"))
+                .send()
+        };
+        // Before the first invocation: up, and the `down` waits.
+        put().await.unwrap();
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        xray.arm_faults();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // The open connection was closed, new ones are refused, calls fail.
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(1), idle.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+        assert!(TcpStream::connect(addr).await.is_err());
+        assert!(put().await.is_err());
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Recovered, on the same port; then the 500 that followed the window.
+        assert!(put().await.is_err());
+        put().await.unwrap();
+        let r = xray.snapshot();
+        assert_eq!(r.faults_injected.get("down"), Some(&1));
+        assert_eq!(r.faults_injected.get("500"), Some(&1));
+        assert_eq!(r.documents.len(), 2);
+    }
+
+    #[test]
+    fn datagrams_are_recorded_or_counted() {
+        let xray = Xray::new(Instant::now(), &[]);
+        xray.record_datagram(
+            format!(
+                "{{\"format\": \"json\", \"version\": 1}}\n{}",
+                doc("3333333333333333")
+            )
+            .as_bytes(),
+        );
+        xray.record_datagram(b"{\"format\":\"json\",\"version\":1}\nnot json");
+        xray.record_datagram(b"garbage");
+        xray.record_lambda(vec![json!({"id": "4444444444444444", "trace_id": "t"})]);
+        let r = xray.snapshot();
+        assert_eq!((r.udp_datagrams, r.udp_malformed), (3, 2));
+        assert_eq!(r.udp_rejections.len(), 2);
+        assert_eq!(r.documents.len(), 2);
+        assert_eq!(r.documents[0].transport, Some("udp"));
+        assert!(r.documents[0].sent_by_extension());
+        assert_eq!(r.documents[1].source, SOURCE_LAMBDA);
+        assert_eq!(r.documents[1].transport, None);
+        // Lambda's own segments are not spans and never duplicates.
+        assert!(!span_copies(&r.documents).contains_key("4444444444444444"));
+    }
+
+    #[test]
+    fn duplicate_detection() {
+        let t0 = Instant::now();
+        let mk = |v: Value, ms: f64, source: &'static str| ReceivedDoc {
+            at: t0,
+            received_ms: ms,
+            document: v,
+            problems: vec![],
+            source,
+            transport: Some("http"),
+        };
+        let t = "1-581cf771-a006649127e371903a2de979";
+        let docs = vec![
+            mk(
+                json!({"trace_id": t, "id": "aaaaaaaaaaaaaaaa", "in_progress": true}),
+                1.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "aaaaaaaaaaaaaaaa", "end_time": 2.0}),
+                2.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "bbbbbbbbbbbbbbbb", "subsegments": [{"id": "cccccccccccccccc"}]}),
+                3.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "BBBBBBBBBBBBBBBB"}),
+                4.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "bbbbbbbbbbbbbbbb"}),
+                5.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": "1-00000000-000000000000000000000000", "id": "bbbbbbbbbbbbbbbb"}),
+                6.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "cccccccccccccccc", "type": "subsegment", "parent_id": "bbbbbbbbbbbbbbbb"}),
+                7.0,
+                SOURCE_EXTENSION,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "dddddddddddddddd"}),
+                8.0,
+                SOURCE_LAMBDA,
+            ),
+            mk(
+                json!({"trace_id": t, "id": "dddddddddddddddd"}),
+                9.0,
+                SOURCE_LAMBDA,
+            ),
+            mk(json!({"id": "eeeeeeeeeeeeeeee"}), 10.0, SOURCE_EXTENSION),
+            mk(json!({"id": "eeeeeeeeeeeeeeee"}), 11.0, SOURCE_EXTENSION),
+        ];
+        let d = duplicates(&docs);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].id, "bbbbbbbbbbbbbbbb");
+        assert_eq!(d[0].copies, 3);
+        assert_eq!(d[0].received_ms, vec![3.0, 4.0, 5.0]);
+        let c = span_copies(&docs);
+        assert_eq!(c.get("aaaaaaaaaaaaaaaa"), Some(&1));
+        assert_eq!(c.get("bbbbbbbbbbbbbbbb"), Some(&4));
+        assert_eq!(c.get("cccccccccccccccc"), Some(&2));
+        assert_eq!(c.get("dddddddddddddddd"), None);
     }
 }

@@ -80,10 +80,11 @@ impl Default for XraySettings {
     }
 }
 
-/// The outcome of one call, with the documents it carried.
+/// The outcome of one call, with the documents it carried and the flush that started it.
 struct Call {
     docs: Vec<String>,
     outcome: CallOutcome,
+    generation: u64,
 }
 
 struct Unprocessed {
@@ -107,6 +108,11 @@ struct State {
     pending_bytes: usize,
     in_flight: JoinSet<Call>,
     in_flight_docs: usize,
+    /// Which flush this is; a flush waits only for the calls it started itself, so a call
+    /// left hanging by an earlier flush never holds a later one.
+    generation: u64,
+    /// Calls of the current generation still in flight.
+    current_calls: usize,
     attempt: u32,
     not_before: Option<Instant>,
 }
@@ -160,6 +166,12 @@ impl XrayClient {
     ) -> ExportReport {
         let mut report = ExportReport::default();
         let mut state = self.state.lock().await;
+        state.generation += 1;
+        state.current_calls = 0;
+        // Book calls of earlier flushes that have finished meanwhile (e.g. during a freeze).
+        while let Some(joined) = state.in_flight.try_join_next() {
+            self.absorb_joined(&mut state, joined, &mut report);
+        }
         for doc in documents {
             state.pending_bytes += doc.len();
             state.pending.push_back(doc);
@@ -175,7 +187,8 @@ impl XrayClient {
             self.send_udp(&mut state, addr, &mut report).await;
             return report;
         }
-        if state.pending.is_empty() && state.in_flight.is_empty() {
+        if state.pending.is_empty() && (mode == FlushMode::Regular || state.in_flight.is_empty()) {
+            finish(&mut state, mode, &mut report);
             return report;
         }
         let client = match tokio::time::timeout_at(deadline.into(), self.client()).await {
@@ -199,14 +212,25 @@ impl XrayClient {
                 let docs: Vec<String> = state.pending.drain(..n).collect();
                 state.pending_bytes -= docs.iter().map(String::len).sum::<usize>();
                 state.in_flight_docs += docs.len();
+                state.current_calls += 1;
                 let client = client.clone();
                 let timeout = self.settings.request_timeout;
+                let generation = state.generation;
                 state.in_flight.spawn(async move {
                     let outcome = put_once(&client, &docs, timeout).await;
-                    Call { docs, outcome }
+                    Call {
+                        docs,
+                        outcome,
+                        generation,
+                    }
                 });
             }
-            if state.in_flight.is_empty() {
+            // A regular flush waits only for its own calls; the final one waits for all.
+            let waiting = match mode {
+                FlushMode::Regular => state.current_calls,
+                FlushMode::Final => state.in_flight.len(),
+            };
+            if waiting == 0 {
                 if state.pending.is_empty() {
                     break;
                 }
@@ -222,14 +246,8 @@ impl XrayClient {
                 j = state.in_flight.join_next() => j,
                 _ = tokio::time::sleep_until(deadline.into()) => break,
             };
-            match joined {
-                Some(Ok(call)) => self.absorb(&mut state, call, &mut report),
-                Some(Err(e)) => {
-                    // A panicked or cancelled call: its documents are unknown; count nothing
-                    // delivered and log (never expected).
-                    tracing::error!(error = %e, "PutTraceSegments task failed");
-                }
-                None => {}
+            if let Some(joined) = joined {
+                self.absorb_joined(&mut state, joined, &mut report);
             }
         }
         finish(&mut state, mode, &mut report);
@@ -242,9 +260,25 @@ impl XrayClient {
             .await
     }
 
+    fn absorb_joined(
+        &self,
+        state: &mut State,
+        joined: Result<Call, tokio::task::JoinError>,
+        report: &mut ExportReport,
+    ) {
+        match joined {
+            Ok(call) => self.absorb(state, call, report),
+            // A panicked or cancelled call: its documents are unknown (never expected).
+            Err(e) => tracing::error!(error = %e, "PutTraceSegments task failed"),
+        }
+    }
+
     /// Books one finished call: delivered, re-queued (retryable) or rejected.
     fn absorb(&self, state: &mut State, call: Call, report: &mut ExportReport) {
         state.in_flight_docs = state.in_flight_docs.saturating_sub(call.docs.len());
+        if call.generation == state.generation {
+            state.current_calls = state.current_calls.saturating_sub(1);
+        }
         match call.outcome {
             CallOutcome::Done { unprocessed } => {
                 let mut retry_ids: Vec<String> = Vec::new();

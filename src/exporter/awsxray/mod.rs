@@ -9,8 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use self::client::{XrayClient, XraySettings};
-use self::translate::TranslateConfig;
-use self::translate::{translate_span, DropReason};
+use self::translate::{translate_with, DropReason, SpanOptions, TranslateConfig};
 use super::{Drops, ExportReport, FlushMode};
 
 /// The `awsxray` exporter: a translator config and a lazily built X-Ray client.
@@ -18,7 +17,14 @@ pub struct AwsXrayExporter {
     name: String,
     translate: TranslateConfig,
     client: XrayClient,
+    attach_to_lambda_segment: bool,
+    /// Span ids of the latest invocations' Lambda function segments (newest last).
+    lambda_segments: std::sync::Mutex<std::collections::VecDeque<[u8; 8]>>,
 }
+
+/// How many invocations' Lambda function segment ids are remembered: spans of an invocation
+/// may be exported several invocations later (`continuous`, `periodic`, endpoint outages).
+const REMEMBERED_LAMBDA_SEGMENTS: usize = 256;
 
 impl AwsXrayExporter {
     /// An exporter named `name` (component id). Builds nothing yet: the AWS client is built by
@@ -32,6 +38,30 @@ impl AwsXrayExporter {
             name: name.into(),
             translate,
             client: XrayClient::new(settings),
+            attach_to_lambda_segment: true,
+            lambda_segments: Default::default(),
+        }
+    }
+
+    /// Whether spans whose parent is Lambda's function segment become its subsegments
+    /// (config `attach_to_lambda_segment`, default `true`).
+    pub fn with_lambda_attachment(mut self, attach: bool) -> Self {
+        self.attach_to_lambda_segment = attach;
+        self
+    }
+
+    /// Records the Lambda function segment id of an invocation (the `Parent=` of its trace
+    /// header), so the spans under it are sent as its subsegments.
+    pub fn note_lambda_segment(&self, id: [u8; 8]) {
+        let mut ids = match self.lambda_segments.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if !ids.contains(&id) {
+            if ids.len() >= REMEMBERED_LAMBDA_SEGMENTS {
+                ids.pop_front();
+            }
+            ids.push_back(id);
         }
     }
 
@@ -61,11 +91,30 @@ impl AwsXrayExporter {
             .unwrap_or(0);
         let mut documents = Vec::new();
         let mut dropped = Drops::default();
+        let lambda_segments: Vec<[u8; 8]> = if self.attach_to_lambda_segment {
+            match self.lambda_segments.lock() {
+                Ok(g) => g.iter().copied().collect(),
+                Err(p) => p.into_inner().iter().copied().collect(),
+            }
+        } else {
+            Vec::new()
+        };
         for rs in batch {
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
-                    match translate_span(rs.resource.as_ref(), span, &self.translate, now) {
-                        Ok(docs) => documents.extend(docs),
+                    let options = SpanOptions {
+                        under_lambda_segment: !lambda_segments.is_empty()
+                            && lambda_segments
+                                .iter()
+                                .any(|id| span.parent_span_id == id[..]),
+                    };
+                    let translated =
+                        translate_with(rs.resource.as_ref(), span, &self.translate, now, options);
+                    match translated {
+                        Ok(t) => {
+                            dropped.too_large += t.dropped.len() as u64;
+                            documents.extend(t.documents);
+                        }
                         Err(reason) => {
                             tracing::debug!(reason = reason.as_str(), name = %span.name, "span dropped");
                             if reason == DropReason::TooLarge {
