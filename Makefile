@@ -24,12 +24,12 @@ demo: build
 	@echo "=== OTLP/HTTP (protobuf) → otlp-xray → X-Ray, $(INVOCATIONS) invocations ==="
 	./target/debug/mock-lambda --extension ./target/debug/otlp-xray \
 	  --function ./target/debug/examples/demo-function \
-	  --invocations $(INVOCATIONS) --protocol http --quiet
+	  --invocations $(INVOCATIONS) --protocol http --lambda-segments --print-documents 4 2>/dev/null
 	@echo
 	@echo "=== OTLP/gRPC → otlp-xray → X-Ray, $(INVOCATIONS) invocations ==="
 	./target/debug/mock-lambda --extension ./target/debug/otlp-xray \
 	  --function ./target/debug/examples/demo-function \
-	  --invocations $(INVOCATIONS) --protocol grpc --quiet
+	  --invocations $(INVOCATIONS) --protocol grpc --lambda-segments 2>/dev/null
 
 ## test: formatting, lints, every unit and integration test.
 test:

@@ -107,6 +107,8 @@ OPTIONS:
                             more without an INVOKE, then send SHUTDOWN at once
   --otlp-endpoint <url>     the function's OTEL_EXPORTER_OTLP_ENDPOINT (default
                             http://localhost:4318, or :4317 for grpc)
+  --print-documents <N>     after the trees, print the first N documents the
+                            extension delivered, as JSON
   --report <path.json>      write a JSON report
   --quiet                   print only the summary; do not forward child output
   --expect-all              exit 1 unless every span sent was received before the
@@ -171,6 +173,8 @@ pub struct Args {
     /// Overrides the function's `OTEL_EXPORTER_OTLP_ENDPOINT` (when the collector config
     /// listens elsewhere than 4317/4318).
     pub otlp_endpoint: Option<String>,
+    /// Print the first N documents the extension delivered, as JSON (not with --quiet).
+    pub print_documents: usize,
 }
 
 /// Result of parsing: either a run or a request for help.
@@ -208,6 +212,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
         quiet: false,
         expect_all: false,
         otlp_endpoint: None,
+        print_documents: 0,
     };
     while let Some(arg) = it.next() {
         // Accept `--flag=value` as well as `--flag value`.
@@ -284,6 +289,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
             "--shutdown-burst" => out.shutdown_burst = true,
             "--report" => out.report = Some(PathBuf::from(value(&flag)?)),
             "--otlp-endpoint" => out.otlp_endpoint = Some(value(&flag)?),
+            "--print-documents" => out.print_documents = number(&flag, &value(&flag)?)?,
             "--quiet" => out.quiet = true,
             "--expect-all" => out.expect_all = true,
             other => bail!("unknown argument {other:?}"),

@@ -732,6 +732,21 @@ async fn run(args: &cli::Args) -> Result<Report> {
             .collect();
         println!();
         print!("{}", report::render_traces(&docs));
+        if args.print_documents > 0 {
+            println!();
+            println!(
+                "segment documents as received by PutTraceSegments (first {}):",
+                args.print_documents
+            );
+            for d in records
+                .documents
+                .iter()
+                .filter(|d| d.sent_by_extension())
+                .take(args.print_documents)
+            {
+                println!("{}", d.document);
+            }
+        }
     }
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report).context("cannot serialize the report")?;
