@@ -46,12 +46,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match std::env::var("AWS_LAMBDA_RUNTIME_API") {
             Ok(api) if !api.is_empty() => run_extension(&api).await,
             _ => run_standalone().await,
         }
-    })
+    });
+    // Do not wait for blocking tasks (a DNS lookup of an unreachable endpoint can take
+    // seconds): after the final flush there is nothing left worth Lambda's kill deadline.
+    runtime.shutdown_background();
+    code
 }
 
 fn init_logging() {

@@ -31,7 +31,7 @@ pub const INVOKE_MARGIN: Duration = Duration::from_millis(50);
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// The SHUTDOWN drain ends this long before the event's `deadlineMs` (Lambda sends SIGKILL at
 /// the deadline, 2,000 ms after SHUTDOWN with external extensions), leaving time to exit.
-pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(250);
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(300);
 /// A background flush works in slices this long, so a SHUTDOWN never waits longer than one
 /// slice for it to let go of the pipeline.
 pub const BACKGROUND_SLICE: Duration = Duration::from_millis(200);
