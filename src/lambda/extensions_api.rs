@@ -108,17 +108,18 @@ impl ExtensionsApi {
         self.extension_id.as_deref()
     }
 
-    async fn call(
+    /// Sends one request to `url` and reads the whole answer, whatever its status.
+    async fn send(
         &self,
         call: &'static str,
         method: hyper::Method,
-        path: &str,
+        url: String,
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(hyper::http::response::Parts, Bytes), ApiError> {
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path));
+        let transport =
+            |e: Box<dyn std::error::Error + Send + Sync>| ApiError::Transport { call, source: e };
+        let mut req = hyper::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -130,27 +131,33 @@ impl ExtensionsApi {
         }
         let req = req
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ApiError::Transport {
-                call,
-                source: Box::new(e),
-            })?;
+            .map_err(|e| transport(Box::new(e)))?;
         let resp = self
             .client
             .request(req)
             .await
-            .map_err(|e| ApiError::Transport {
-                call,
-                source: Box::new(e),
-            })?;
+            .map_err(|e| transport(Box::new(e)))?;
         let (parts, body) = resp.into_parts();
         let bytes = body
             .collect()
             .await
-            .map_err(|e| ApiError::Transport {
-                call,
-                source: Box::new(e),
-            })?
+            .map_err(|e| transport(Box::new(e)))?
             .to_bytes();
+        Ok((parts, bytes))
+    }
+
+    /// An Extensions API call: `path` under `/2020-01-01/extension`; a non-2xx answer is an
+    /// [`ApiError::Status`].
+    async fn call(
+        &self,
+        call: &'static str,
+        method: hyper::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(hyper::http::response::Parts, Bytes), ApiError> {
+        let url = format!("{}{}", self.base, path);
+        let (parts, bytes) = self.send(call, method, url, headers, body).await?;
         if !parts.status.is_success() {
             return Err(ApiError::Status {
                 call,
@@ -256,39 +263,14 @@ impl ExtensionsApi {
     /// `PUT /2022-07-01/telemetry` with `body`; returns the HTTP status and body.
     /// (Lives here because it shares the Runtime API address and the extension id.)
     pub async fn subscribe_telemetry(&self, body: Vec<u8>) -> Result<(u16, String), ApiError> {
-        let call = "telemetry subscribe";
         let base = self.base.trim_end_matches("/2020-01-01/extension");
-        let mut req = hyper::Request::builder()
-            .method(hyper::Method::PUT)
-            .uri(format!("{base}/2022-07-01/telemetry"))
-            .header(hyper::header::CONTENT_TYPE, "application/json");
-        if let Some(id) = &self.extension_id {
-            req = req.header(HEADER_ID, id.as_str());
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ApiError::Transport {
-                call,
-                source: Box::new(e),
-            })?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| ApiError::Transport {
-                call,
-                source: Box::new(e),
-            })?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ApiError::Transport {
-                call,
-                source: Box::new(e),
-            })?
-            .to_bytes();
-        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        let url = format!("{base}/2022-07-01/telemetry");
+        let (parts, bytes) = self
+            .send("telemetry subscribe", hyper::Method::PUT, url, &[], body)
+            .await?;
+        Ok((
+            parts.status.as_u16(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))
     }
 }

@@ -45,14 +45,7 @@ pub struct BoundGrpc {
 /// [`GrpcSettings::endpoint`] for the accepted forms). Synchronous and cheap: call it during init
 /// so a port clash becomes an init error ([`ReceiverError::Bind`]).
 pub fn bind_grpc(settings: &GrpcSettings) -> Result<BoundGrpc, ReceiverError> {
-    let listener = bind_listener(Protocol::Grpc, &settings.endpoint)?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ReceiverError::Bind {
-            protocol: Protocol::Grpc,
-            endpoint: settings.endpoint.clone(),
-            source,
-        })?;
+    let (listener, local_addr) = bind_listener(Protocol::Grpc, &settings.endpoint)?;
     Ok(BoundGrpc {
         listener,
         local_addr,

@@ -38,14 +38,7 @@ pub struct BoundHttp {
 /// [`HttpSettings::endpoint`] for the accepted forms). Synchronous and cheap: call it during init
 /// so a port clash becomes an init error ([`ReceiverError::Bind`]).
 pub fn bind_http(settings: &HttpSettings) -> Result<BoundHttp, ReceiverError> {
-    let listener = bind_listener(Protocol::Http, &settings.endpoint)?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ReceiverError::Bind {
-            protocol: Protocol::Http,
-            endpoint: settings.endpoint.clone(),
-            source,
-        })?;
+    let (listener, local_addr) = bind_listener(Protocol::Http, &settings.endpoint)?;
     Ok(BoundHttp {
         listener,
         local_addr,

@@ -171,7 +171,7 @@ pub(crate) fn resolve_endpoint(
 pub(crate) fn bind_listener(
     protocol: Protocol,
     endpoint: &str,
-) -> Result<TcpListener, ReceiverError> {
+) -> Result<(TcpListener, SocketAddr), ReceiverError> {
     let addr = resolve_endpoint(protocol, endpoint)?;
     let bind_error = |source| ReceiverError::Bind {
         protocol,
@@ -180,7 +180,8 @@ pub(crate) fn bind_listener(
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
-    Ok(listener)
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local_addr))
 }
 
 /// Resolves when `shutdown` holds `true`, or when its sender is gone (nobody can ask any more,
