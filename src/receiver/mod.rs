@@ -230,8 +230,8 @@ mod tests {
 
     #[test]
     fn port_clash_reads_well() {
-        let first = bind_listener(Protocol::Http, "127.0.0.1:0").unwrap();
-        let port = first.local_addr().unwrap().port();
+        let (_first, bound) = bind_listener(Protocol::Http, "127.0.0.1:0").unwrap();
+        let port = bound.port();
         let endpoint = format!("localhost:{port}");
         let err = bind_listener(Protocol::Http, &endpoint).unwrap_err();
         let text = err.to_string();
