@@ -10,6 +10,10 @@
 //! for each mix (printed once before the timings).
 //!
 //! Run: `cargo bench --bench translate`.
+//!
+//! With `TRANSLATE_BENCH_PASSES=<n>` set, the bench skips criterion and translates each mix `n`
+//! times, then exits: a fixed amount of work for `perf stat`, `perf record` or
+//! `valgrind --tool=cachegrind` (instructions per span are stable where timings are noisy).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -337,6 +341,22 @@ fn bench(c: &mut Criterion) {
         ("realistic_mix", realistic_mix()),
         ("exception_heavy", exception_spans(40)),
     ];
+    if let Some(passes) = std::env::var("TRANSLATE_BENCH_PASSES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let only = std::env::var("TRANSLATE_BENCH_MIX").ok();
+        for (name, spans) in &mixes {
+            if only.as_deref().is_some_and(|o| o != *name) {
+                continue;
+            }
+            for _ in 0..passes {
+                black_box(translate_all(black_box(spans), &config));
+            }
+            eprintln!("translate/{name}: {passes} passes of {} spans", spans.len());
+        }
+        return;
+    }
     for (name, spans) in &mixes {
         let docs: usize = spans
             .iter()

@@ -413,9 +413,9 @@ pub(crate) fn make_annotations_metadata<'a>(
     }
 
     // Step 4: span attributes.
-    let candidates: Vec<&'a KeyValue> = attrs.live().collect();
-    metadata.default.reserve(candidates.len());
-    for (pos, kv) in candidates.iter().copied().enumerate() {
+    let attrs: &Attrs<'a> = attrs;
+    metadata.default.reserve(attrs.live().count());
+    for (pos, kv) in attrs.live().enumerate() {
         let Some(v) = kv_value(kv) else {
             continue;
         };
@@ -425,9 +425,7 @@ pub(crate) fn make_annotations_metadata<'a>(
         // R-ANN-5 for annotations) so the JSON object never has duplicate members.
         let dedup = metadata.merged_default
             || key.starts_with(RESOURCE_PREFIX)
-            || candidates
-                .get(..pos)
-                .is_some_and(|before| before.iter().any(|b| b.key == key));
+            || attrs.live().take(pos).any(|b| b.key == key);
         if let (Some(suffix), Value::StringValue(raw)) = (key.strip_prefix(METADATA_PREFIX), v) {
             match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw) {
                 Ok(obj) if suffix.eq_ignore_ascii_case("default") => {

@@ -19,6 +19,13 @@ enum State {
 pub(crate) struct Attrs<'a> {
     kvs: &'a [KeyValue],
     state: Vec<State>,
+    /// Bit `len % 64` is set for the length of every key in `kvs`: most lookups are for keys
+    /// the span does not have, and this answers them without a scan (performance, issue 3).
+    key_lengths: u64,
+}
+
+fn length_bit(key: &str) -> u64 {
+    1u64 << (key.len() % 64)
 }
 
 impl<'a> Attrs<'a> {
@@ -27,11 +34,21 @@ impl<'a> Attrs<'a> {
         Self {
             kvs,
             state: vec![State::Live; kvs.len()],
+            key_lengths: kvs.iter().fold(0, |acc, kv| acc | length_bit(&kv.key)),
         }
+    }
+
+    /// `false` when no key of this length is present (then `key` certainly is not).
+    #[inline]
+    fn may_have(&self, key: &str) -> bool {
+        self.key_lengths & length_bit(key) != 0
     }
 
     /// Removes `key` entirely: no lookup sees it and it never reaches metadata (R-KIND-5).
     pub(crate) fn remove(&mut self, key: &str) {
+        if !self.may_have(key) {
+            return;
+        }
         for (kv, st) in self.kvs.iter().zip(self.state.iter_mut()) {
             if kv.key == key {
                 *st = State::Removed;
@@ -40,6 +57,9 @@ impl<'a> Attrs<'a> {
     }
 
     fn index(&self, key: &str) -> Option<usize> {
+        if !self.may_have(key) {
+            return None;
+        }
         self.kvs
             .iter()
             .zip(self.state.iter())
@@ -77,6 +97,9 @@ impl<'a> Attrs<'a> {
 
     /// Marks `key` consumed: it will not reach annotations or metadata.
     pub(crate) fn consume(&mut self, key: &str) {
+        if !self.may_have(key) {
+            return;
+        }
         for (kv, st) in self.kvs.iter().zip(self.state.iter_mut()) {
             if *st == State::Live && kv.key == key {
                 *st = State::Consumed;
@@ -95,6 +118,9 @@ impl<'a> Attrs<'a> {
 
     /// Puts a consumed `key` back into the candidate set (R-ANN-1). Returns whether it did.
     pub(crate) fn restore(&mut self, key: &str) -> bool {
+        if !self.may_have(key) {
+            return false;
+        }
         let mut done = false;
         for (kv, st) in self.kvs.iter().zip(self.state.iter_mut()) {
             if *st == State::Consumed && kv.key == key {
