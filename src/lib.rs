@@ -8,4 +8,5 @@ pub mod config;
 pub mod exporter;
 pub mod lambda;
 pub mod pipeline;
+pub mod processor;
 pub mod receiver;

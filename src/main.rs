@@ -8,11 +8,13 @@ use otlp_xray::config::{self, Config, ExporterConfig, ReceiverConfig};
 use otlp_xray::exporter::awsxray::client::XraySettings;
 use otlp_xray::exporter::awsxray::AwsXrayExporter;
 use otlp_xray::exporter::debug::DebugExporter;
+use otlp_xray::exporter::otlp::OtlpExporter;
 use otlp_xray::exporter::{Exporter, FlushMode};
 use otlp_xray::lambda::extensions_api::ExtensionsApi;
 use otlp_xray::lambda::lifecycle::{Lifecycle, LifecycleSettings};
 use otlp_xray::lambda::telemetry_api::{RuntimeDoneTracker, TelemetryListener};
 use otlp_xray::pipeline::{BufferLimits, Pipeline};
+use otlp_xray::processor::memory_limiter::total_memory_mib;
 use otlp_xray::receiver;
 
 /// Interval of the flush loop when running outside Lambda (no lifecycle drives flushes).
@@ -27,6 +29,15 @@ struct StartupError {
     message: String,
 }
 
+/// An `otlp`/`otlphttp` exporter that cannot be built (a TLS file that changed since the
+/// config was read): `Extension.ConfigInvalid`, naming the key.
+fn otlp_error(id: &str, e: otlp_xray::exporter::otlp::BuildError) -> StartupError {
+    StartupError {
+        kind: "Extension.ConfigInvalid",
+        message: format!("exporters.{id}.{}: {}", e.key, e.message),
+    }
+}
+
 /// What start-up builds.
 struct Components {
     pipeline: Pipeline,
@@ -35,6 +46,13 @@ struct Components {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.first().is_some_and(|a| a == "validate") {
+        return validate(&args[1..]);
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -58,18 +76,77 @@ fn main() -> ExitCode {
     code
 }
 
+/// `otlp-xray validate [--config URI]… [--format yaml|json]`: prints the resolved config or
+/// every error (`otlp_xray::config::cli`); exit status 0 valid, 1 invalid, 2 bad arguments.
+fn validate(args: &[String]) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("otlp-xray: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(config::cli::validate_command(
+        args,
+        |name| std::env::var(name).ok(),
+        std::path::Path::new(config::DEFAULT_CONFIG_PATH),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ));
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// The log filter's reload handle, and whether an environment variable chose the filter (then
+/// `service.telemetry.logs.level` does not apply).
+static LOG_FILTER: std::sync::OnceLock<(
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+    bool,
+)> = std::sync::OnceLock::new();
+
+/// Logs to stdout (CloudWatch Logs in Lambda) at the level `config::service::log_filter`
+/// chooses from `OPENTELEMETRY_EXTENSION_LOG_LEVEL` and `RUST_LOG`; `info` until the config is
+/// read ([`apply_config_log_level`]).
 fn init_logging() {
-    let level = std::env::var("OPENTELEMETRY_EXTENSION_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+    use tracing_subscriber::prelude::*;
+    let env = |name: &str| std::env::var(name).ok();
+    let choice = config::service::log_filter(
+        env(config::EXTENSION_LOG_LEVEL_ENV).as_deref(),
+        env("RUST_LOG").as_deref(),
+        config::LogLevel::Info,
+    );
+    let filter = tracing_subscriber::EnvFilter::try_new(&choice.directive)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let output = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_target(false)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .is_ok()
+    {
+        let from_env = choice.source != config::service::LogSource::Config;
+        let _ = LOG_FILTER.set((handle, from_env));
+    }
+    if let Some(w) = choice.warning {
+        tracing::warn!("{w}");
+    }
+}
+
+/// Applies `service.telemetry.logs.level` unless an environment variable chose the level.
+fn apply_config_log_level(config: &Config) {
+    let level = config.service.telemetry.logs.level;
+    if let Some((handle, false)) = LOG_FILTER.get() {
+        if level != config::LogLevel::Info {
+            let _ = handle.reload(tracing_subscriber::EnvFilter::new(level.directive()));
+        }
+    }
 }
 
 /// The file name Lambda knows us by (`/opt/extensions/<name>`): registration must use it.
@@ -105,7 +182,11 @@ async fn run_extension(runtime_api: &str) -> ExitCode {
         tracing::error!(error = %e, "registration refused");
         return ExitCode::FAILURE;
     }
-    let components = match start(config::load_from_env(), managed_instances).await {
+    let config = config::load_from_env().await;
+    if let Ok(c) = &config {
+        apply_config_log_level(c);
+    }
+    let components = match start(config, managed_instances).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(kind = e.kind, "{}", e.message);
@@ -169,7 +250,11 @@ async fn subscribe_telemetry(api: &ExtensionsApi) -> Option<RuntimeDoneTracker> 
 
 /// Outside Lambda: serve the receivers and flush every second until SIGINT/SIGTERM.
 async fn run_standalone() -> ExitCode {
-    let components = match start(config::load_from_env(), false).await {
+    let config = config::load_from_env().await;
+    if let Ok(c) = &config {
+        apply_config_log_level(c);
+    }
+    let components = match start(config, false).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("otlp-xray: {}", e.message);
@@ -251,9 +336,16 @@ async fn start(
                 )
                 .with_lambda_attachment(c.attach_to_lambda_segment),
             )),
-            Some(ExporterConfig::Debug(c)) => {
-                exporters.push(Exporter::Debug(DebugExporter::new(id, c.verbosity)))
-            }
+            Some(ExporterConfig::Otlp(c)) => exporters.push(Exporter::Otlp(
+                OtlpExporter::grpc(id, c, buffer_bytes).map_err(|e| otlp_error(id, e))?,
+            )),
+            Some(ExporterConfig::OtlpHttp(c)) => exporters.push(Exporter::Otlp(
+                OtlpExporter::http(id, c, buffer_bytes).map_err(|e| otlp_error(id, e))?,
+            )),
+            Some(ExporterConfig::Debug(c)) => exporters.push(Exporter::Debug(
+                DebugExporter::new(id, c.verbosity)
+                    .with_sampling(c.sampling_initial, c.sampling_thereafter),
+            )),
             None => {
                 return Err(StartupError {
                     kind: "Extension.ConfigInvalid",
@@ -262,13 +354,20 @@ async fn start(
             }
         }
     }
-    let pipeline = Pipeline::new(
+    // One buffer routed through every traces pipeline (receivers → processors → exporters).
+    let pipeline = Pipeline::from_config(
+        &config,
         BufferLimits {
             max_spans: lambda.max_buffered_spans,
             max_bytes: buffer_bytes,
         },
         exporters,
-    );
+        total_memory_mib(|name| std::env::var(name).ok()),
+    )
+    .map_err(|e| StartupError {
+        kind: "Extension.ConfigInvalid",
+        message: e.to_string(),
+    })?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     for id in receiver_ids {
         let Some(ReceiverConfig::Otlp(otlp)) = config.receivers.get(id) else {
@@ -285,7 +384,7 @@ async fn start(
                 max_recv_msg_size: g.max_recv_msg_size_bytes(),
             };
             let bound = receiver::bind_grpc(&settings).map_err(|e| bind_err(e, "grpc"))?;
-            bound.serve(pipeline.clone(), shutdown_rx.clone());
+            bound.serve(pipeline.for_receiver(id), shutdown_rx.clone());
         }
         if let Some(h) = &otlp.http {
             let settings = receiver::HttpSettings {
@@ -294,7 +393,7 @@ async fn start(
                 traces_url_path: h.traces_url_path.clone(),
             };
             let bound = receiver::bind_http(&settings).map_err(|e| bind_err(e, "http"))?;
-            bound.serve(pipeline.clone(), shutdown_rx.clone());
+            bound.serve(pipeline.for_receiver(id), shutdown_rx.clone());
         }
     }
     Ok(Components {

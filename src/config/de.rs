@@ -677,7 +677,7 @@ mod tests {
     }
 
     fn de<T: for<'a> Deserialize<'a>>(text: &str) -> Result<T, DeError> {
-        let node = yaml::parse(text).unwrap();
+        let node = yaml::parse(text, 0).unwrap();
         from_node(&node, "top")
     }
 

@@ -25,15 +25,24 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The config source named by an environment variable is not a file path or `file:` URI.
+    /// A config URI is malformed or names a provider otlp-xray does not have.
     #[error("{var}=`{value}`: {reason}")]
     UnsupportedSource {
-        /// The environment variable.
+        /// The environment variable (or `--config`) that held the URI.
         var: &'static str,
         /// Its value.
         value: String,
         /// What is wrong and what to do instead.
         reason: String,
+    },
+    /// A config source could not be read: an `env:` URI naming an unset variable, an
+    /// `http(s):` or `s3:` fetch that failed, timed out or answered other than 200.
+    #[error("{origin}: {message}")]
+    Source {
+        /// The source, as written (secrets in URLs masked).
+        origin: String,
+        /// What went wrong.
+        message: String,
     },
     /// The config is larger than the limit.
     #[error("{origin}: the config is {size} bytes, more than the {limit}-byte limit")]
@@ -72,22 +81,63 @@ pub enum ConfigError {
         /// What is wrong, what was expected, what is supported.
         message: String,
     },
+    /// Several of the above, in the order of the config text. `Display` joins them on one
+    /// line; [`ConfigError::errors`] lists them (what `otlp-xray validate` prints).
+    #[error("{} config errors: {}", .0.len(), join(.0))]
+    Multiple(Vec<ConfigError>),
+}
+
+/// `a; b; c`.
+fn join(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ConfigError {
-    /// The key path of an [`ConfigError::Invalid`] error.
+    /// The key path of an [`ConfigError::Invalid`] error (of the first error of
+    /// [`ConfigError::Multiple`]).
     pub fn key_path(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { key_path, .. } => Some(key_path),
+            ConfigError::Multiple(all) => all.first().and_then(ConfigError::key_path),
             _ => None,
         }
     }
 
-    /// The 1-based line of a YAML or config error, if known.
+    /// The 1-based line of a YAML or config error, if known (of the first error of
+    /// [`ConfigError::Multiple`]).
     pub fn line(&self) -> Option<u64> {
         match self {
             ConfigError::Invalid { line, .. } | ConfigError::Yaml { line, .. } => *line,
+            ConfigError::Multiple(all) => all.first().and_then(ConfigError::line),
             _ => None,
+        }
+    }
+
+    /// Every error: the list of a [`ConfigError::Multiple`], else this one.
+    pub fn errors(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Multiple(all) => all.iter().collect(),
+            one => vec![one],
+        }
+    }
+
+    /// One error as itself, several as [`ConfigError::Multiple`]. `errors` must not be empty
+    /// (an empty list gives an `Invalid` error saying so, rather than a panic).
+    pub(crate) fn from_many(mut errors: Vec<ConfigError>) -> ConfigError {
+        match errors.len() {
+            1 => errors.remove(0),
+            0 => ConfigError::Invalid {
+                origin: String::new(),
+                key_path: String::new(),
+                line: None,
+                column: None,
+                message: "internal: no error to report".to_owned(),
+            },
+            _ => ConfigError::Multiple(errors),
         }
     }
 }

@@ -12,6 +12,22 @@ fn parse(yaml: &str) -> Result<Config, ConfigError> {
     parse_str(yaml, "test.yaml", no_env)
 }
 
+/// [`super::load_with`], run to completion.
+fn load_with(
+    env: impl Fn(&str) -> Option<String>,
+    default_path: &Path,
+) -> Result<Config, ConfigError> {
+    block_on(super::load_with(env, default_path))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 fn err(yaml: &str) -> String {
     match parse(yaml) {
         Ok(c) => panic!("expected an error, got {c:?}"),
@@ -312,29 +328,39 @@ fn invalid_yaml_names_the_line() {
 }
 
 #[test]
-fn unknown_exporter_type() {
-    let yaml = MINIMAL.replace("  awsxray:\n", "  awsxray:\n  kafka:\n    brokers: [x]\n");
+fn collector_component_not_in_otlp_xray_used_by_traces_is_an_error() {
+    let yaml = MINIMAL
+        .replace("  awsxray:\n", "  awsxray:\n  kafka:\n    brokers: [x]\n")
+        .replace("exporters: [awsxray]", "exporters: [awsxray, kafka]");
     let e = parse(&yaml).unwrap_err();
     assert_eq!(e.key_path(), Some("exporters.kafka"));
     assert_eq!(e.line(), Some(7));
     let msg = e.to_string();
     assert!(
-        msg.contains("exporter type `kafka` is not supported")
-            && msg.contains("OpenTelemetry Collector")
-            && msg.contains("supported exporters: awsxray, debug, logging"),
+        msg.starts_with(
+            "test.yaml: exporters.kafka (line 7, column 3): exporter `kafka` exists in the \
+             OpenTelemetry Collector but not in otlp-xray, and pipeline `traces` uses it; \
+             supported exporters: awsxray, otlp"
+        ),
         "{msg}"
     );
-}
 
-#[test]
-fn unknown_processor_and_receiver_types() {
-    let yaml = MINIMAL.replace(
-        "exporters:\n",
-        "processors:\n  tail_sampling:\n    policies: []\nexporters:\n",
-    );
+    let yaml = MINIMAL
+        .replace(
+            "exporters:\n",
+            "processors:\n  tail_sampling:\n    policies: []\nexporters:\n",
+        )
+        .replace(
+            "      exporters: [awsxray]",
+            "      processors: [tail_sampling]\n      exporters: [awsxray]",
+        );
     let msg = err(&yaml);
     assert!(
-        msg.contains("processors.tail_sampling (line 6, column 3)"),
+        msg.contains(
+            "processors.tail_sampling (line 6, column 3): processor `tail_sampling` \
+             exists in the OpenTelemetry Collector but not in otlp-xray, and pipeline `traces` \
+             uses it; sample in the function's SDK"
+        ),
         "{msg}"
     );
     assert!(
@@ -342,23 +368,180 @@ fn unknown_processor_and_receiver_types() {
         "{msg}"
     );
 
-    let yaml = MINIMAL.replace(
-        "receivers:\n",
-        "receivers:\n  prometheus:\n    config: {}\n",
-    );
+    let yaml = MINIMAL
+        .replace(
+            "receivers:\n",
+            "receivers:\n  jaeger:\n    protocols: {grpc: }\n",
+        )
+        .replace("receivers: [otlp]", "receivers: [otlp, jaeger]");
     let msg = err(&yaml);
     assert!(
-        msg.contains("receivers.prometheus (line 2, column 3)"),
+        msg.contains(
+            "receivers.jaeger (line 2, column 3): receiver `jaeger` exists in the \
+             OpenTelemetry Collector"
+        ) && msg.contains("supported receivers: otlp"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn collector_components_only_in_ignored_pipelines_or_unused_are_warnings() {
+    let yaml = format!(
+        "{}    metrics:\n      receivers: [prometheus]\n      exporters: [awsemf]\n",
+        MINIMAL
+            .replace(
+                "receivers:\n",
+                "receivers:\n  prometheus:\n    config: {}\n",
+            )
+            .replace("  awsxray:\n", "  awsxray:\n  awsemf:\n  kafka:\n")
+    );
+    let c = parse(&yaml).unwrap();
+    for id in [
+        "receivers.prometheus",
+        "exporters.awsemf",
+        "exporters.kafka",
+    ] {
+        assert!(
+            c.warnings.iter().any(|w| w.starts_with(id)
+                && w.contains("exists in the OpenTelemetry Collector but not in otlp-xray")
+                && w.contains("no traces pipeline uses it")),
+            "{id}: {:?}",
+            c.warnings
+        );
+    }
+    assert!(!c.exporters.contains_key("kafka"));
+}
+
+#[test]
+fn unknown_component_types_are_errors() {
+    let yaml = MINIMAL
+        .replace("  awsxray:\n", "  awsxray:\n  frobnicator:\n")
+        .replace("exporters: [awsxray]", "exporters: [awsxray, frobnicator]");
+    let msg = err(&yaml);
+    // The pipeline's reference to it is not reported again.
+    assert!(
+        !msg.contains("is not defined") && !msg.contains("errors"),
         "{msg}"
     );
     assert!(
-        msg.contains("receiver type `prometheus` is not supported"),
+        msg.contains(
+            "exporters.frobnicator (line 7, column 3): exporter type `frobnicator` is \
+             not supported: it is not an OpenTelemetry Collector component otlp-xray knows of"
+        ),
         "{msg}"
     );
-
     let yaml = MINIMAL.replace("  awsxray:\n", "  awsxrey:\n");
     let msg = err(&yaml);
     assert!(msg.contains("did you mean `awsxray`?"), "{msg}");
+}
+
+#[test]
+fn extensions_accepted_and_refused() {
+    let with = |ext: &str, started: &str| {
+        MINIMAL.replace(
+            "service:\n",
+            &format!("extensions:\n{ext}service:\n  extensions: [{started}]\n"),
+        )
+    };
+    let c = parse(&with(
+        "  health_check:\n  healthcheckv2:\n  pprof:\n  zpages:\n  sigv4auth:\n    region: eu-west-1\n  lambda:\n",
+        "health_check, healthcheckv2, pprof, zpages, sigv4auth, lambda",
+    ))
+    .unwrap();
+    assert_eq!(c.extensions.len(), 6);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("`pprof` is accepted but has no effect")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("`lambda`")),
+        "{:?}",
+        c.warnings
+    );
+
+    let msg = err(&with(
+        "  bearertokenauth:\n    token: x\n",
+        "bearertokenauth",
+    ));
+    assert!(
+        msg.contains(
+            "extensions.bearertokenauth (line 8, column 3): extension \
+             `bearertokenauth` exists in the OpenTelemetry Collector but not in otlp-xray, and \
+             service.extensions starts it; set the credential in the exporter's `headers`"
+        ),
+        "{msg}"
+    );
+    // Defined and not started: a warning.
+    let c = parse(&with("  basicauth:\n  pprof:\n", "pprof")).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("extensions.basicauth") && w.contains("does not start it")),
+        "{:?}",
+        c.warnings
+    );
+    let msg = err(&with("  pprof:\n", "pprof, zpages"));
+    assert!(
+        msg.contains("service.extensions[1]") && msg.contains("extension `zpages` is not defined"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_in_text_order() {
+    let yaml = "\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        max_recv_msg_size_mib: lots
+        endpoint: ${env:NOPE}
+exporters:
+  awsxray:
+    regoin: eu-west-1
+    num_workers: many
+    indexed_attributes: {a: 1}
+  debug:
+    verbosity: loud
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [awsxray, debug, otlp/none]
+";
+    let e = parse(yaml).unwrap_err();
+    let ConfigError::Multiple(all) = &e else {
+        panic!("{e:?}")
+    };
+    let got: Vec<(String, Option<u64>)> = all
+        .iter()
+        .map(|e| (e.key_path().unwrap_or_default().to_owned(), e.line()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "receivers.otlp.protocols.grpc.max_recv_msg_size_mib".to_owned(),
+                Some(5)
+            ),
+            ("receivers.otlp.protocols.grpc.endpoint".to_owned(), Some(6)),
+            ("exporters.awsxray.regoin".to_owned(), Some(9)),
+            ("exporters.awsxray.num_workers".to_owned(), Some(10)),
+            ("exporters.awsxray.indexed_attributes".to_owned(), Some(11)),
+            ("exporters.debug.verbosity".to_owned(), Some(13)),
+            ("service.pipelines.traces.exporters[2]".to_owned(), Some(18)),
+        ]
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("7 config errors: test.yaml: receivers.otlp"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
+    assert_eq!(e.errors().len(), 7);
 }
 
 #[test]
@@ -505,7 +688,13 @@ fn pipeline_rules() {
     let msg = err("");
     assert!(msg.contains("the config is empty"), "{msg}");
     let msg = err(&format!("{MINIMAL}connectors:\n  spanmetrics:\n"));
-    assert!(msg.contains("connectors are not supported"), "{msg}");
+    assert!(
+        msg.contains(
+            "connectors (spanmetrics) exist in the OpenTelemetry Collector but not in \
+             otlp-xray"
+        ),
+        "{msg}"
+    );
     let msg = err(&format!("{MINIMAL}recievers: {{}}\n"));
     assert!(
         msg.contains("unknown key `recievers` (did you mean `receivers`?)"),
@@ -641,7 +830,13 @@ fn missing_named_file_is_an_error_naming_path_and_variable() {
     let env = env_of(&[(CONFIG_URI_ENV, "s3://bucket/config.yaml")]);
     let msg = load_with(env, &missing).unwrap_err().to_string();
     assert!(
-        msg.contains("`s3:` config provider is not supported"),
+        msg.contains("an S3 config URI is s3://<bucket>.s3.<region>.amazonaws.com/<key>"),
+        "{msg}"
+    );
+    let env = env_of(&[(CONFIG_URI_ENV, "vault:secret/otel")]);
+    let msg = load_with(env, &missing).unwrap_err().to_string();
+    assert!(
+        msg.contains("the `vault:` config provider is not supported"),
         "{msg}"
     );
 }
@@ -673,6 +868,155 @@ fn file_errors_carry_the_path_as_origin() {
     let env = env_of(&[(CONFIG_FILE_ENV, &path.display().to_string())]);
     let e = load_with(env, &path).unwrap_err();
     assert!(matches!(e, ConfigError::TooLarge { .. }), "{e:?}");
+}
+
+#[test]
+fn older_variable_name_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "c.yaml", "x");
+    let env = env_of(&[(CONFIG_FILE_ENV, &file.display().to_string())]);
+    let c = load_with(env, &dir.path().join("none.yaml")).unwrap();
+    assert_eq!(
+        c.warnings[0],
+        "OPENTELEMETRY_COLLECTOR_CONFIG_FILE is the older name of \
+         OPENTELEMETRY_COLLECTOR_CONFIG_URI; it still works, but rename it"
+    );
+    // It takes URIs too, as upstream.
+    let env = env_of(&[
+        (CONFIG_FILE_ENV, "env:CFG"),
+        ("CFG", &std::fs::read_to_string(&file).unwrap()),
+    ]);
+    assert_eq!(
+        load_with(env, &dir.path().join("none.yaml"))
+            .unwrap()
+            .origin,
+        "env:CFG"
+    );
+}
+
+#[test]
+fn env_and_yaml_sources_merge_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "base.yaml", "from-file");
+    let uri = format!(
+        "file://{},env:OVERLAY,yaml:exporters::awsxray::indexed_attributes: [a, b]",
+        file.display()
+    );
+    let env = env_of(&[
+        (CONFIG_URI_ENV, &uri),
+        (
+            "OVERLAY",
+            "exporters:\n  awsxray:\n    region: from-env\n  debug:\n    verbosity: \
+             detailed\nservice::pipelines::traces::exporters: [awsxray, debug]\n",
+        ),
+    ]);
+    let c = load_with(env, &dir.path().join("none.yaml")).unwrap();
+    let x = xray(&c, "awsxray");
+    assert_eq!(x.region.as_deref(), Some("from-env"), "later source wins");
+    assert_eq!(x.indexed_attributes, ["a", "b"]);
+    assert_eq!(
+        c.service.pipelines["traces"].exporters,
+        ["awsxray", "debug"],
+        "lists are replaced, not appended"
+    );
+    assert_eq!(c.service.pipelines["traces"].receivers, ["otlp"]);
+    assert_eq!(
+        c.origin,
+        format!(
+            "{} + env:OVERLAY + yaml:exporters::awsxray::indexed_attributes: [a, b]",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn errors_name_the_source_they_are_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "base.yaml", "x");
+    let uri = format!(
+        "{},yaml:exporters::awsxray::regoin: y,env:BROKEN,env:UNSET",
+        file.display()
+    );
+    let env = env_of(&[(CONFIG_URI_ENV, &uri), ("BROKEN", "a: [1\n")]);
+    let e = load_with(&env, &dir.path().join("none.yaml")).unwrap_err();
+    let msgs: Vec<String> = e.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        msgs,
+        ["env:UNSET: the environment variable `UNSET` that should hold the config is not set"]
+    );
+    let uri = format!(
+        "{},yaml:exporters::awsxray::regoin: y,env:BROKEN",
+        file.display()
+    );
+    let env = env_of(&[(CONFIG_URI_ENV, &uri), ("BROKEN", "a: [1\n")]);
+    let msg = load_with(&env, &dir.path().join("none.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("env:BROKEN: invalid YAML at line"), "{msg}");
+    let env = env_of(&[(CONFIG_URI_ENV, &uri), ("BROKEN", "{}")]);
+    let msg = load_with(&env, &dir.path().join("none.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with(
+            "yaml:exporters::awsxray::regoin: y: exporters.awsxray.regoin (line 1, column 1): \
+             unknown key `regoin`"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn http_source_is_fetched_at_init() {
+    block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = MINIMAL.replace("  awsxray:\n", "  awsxray:\n    region: from-http\n");
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(response.as_bytes()).await.unwrap();
+            request
+        });
+        let uri = format!("http://{addr}/collector.yaml");
+        let env = env_of(&[(CONFIG_URI_ENV, &uri)]);
+        let c = super::load_with(env, Path::new("/nonexistent"))
+            .await
+            .unwrap();
+        assert_eq!(xray(&c, "awsxray").region.as_deref(), Some("from-http"));
+        assert_eq!(c.origin, uri);
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("GET /collector.yaml HTTP/1.1\r\n"),
+            "{request}"
+        );
+    });
+}
+
+#[test]
+fn default_source_does_no_network_or_credential_work() {
+    // The embedded default is parsed synchronously: the future is ready on the first poll.
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let mut fut = Box::pin(super::load_with(
+        no_env,
+        Path::new("/nonexistent/config.yaml"),
+    ));
+    let mut cx = Context::from_waker(Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(c)) => assert_eq!(c.origin, EMBEDDED_ORIGIN),
+        other => panic!(
+            "not ready at once: {:?}",
+            other.map(|r| r.map(|c| c.origin))
+        ),
+    }
 }
 
 // ---- YAML bombs ----------------------------------------------------------------------------

@@ -26,18 +26,21 @@ pub(crate) const MAX_NODES: usize = 20_000;
 /// Most parser events replayed by aliases over the whole document (stops "billion laughs").
 pub(crate) const MAX_ALIAS_REPLAY: usize = 10_000;
 
-/// A position in the config text, 1-based. `line == 0` means unknown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A position in the config text, 1-based. `line == 0` means unknown. `source` is the index
+/// of the config source the text came from (several URIs may be merged; see `super::source`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Pos {
     pub line: u64,
     pub column: u64,
+    pub source: u16,
 }
 
 impl Pos {
-    fn from_location(l: &Location) -> Self {
+    fn from_location(l: &Location, source: u16) -> Self {
         Pos {
             line: l.line(),
             column: l.column(),
+            source,
         }
     }
 
@@ -75,6 +78,9 @@ pub(crate) struct Scalar {
     /// Plain (unquoted) scalars may be read as numbers/bools by untyped (raw) fields; quoted
     /// and block scalars are always strings there. Typed fields parse numbers from any scalar.
     pub plain: bool,
+    /// The value was expanded from an environment variable whose name looks secret
+    /// (`*TOKEN*`, `*PASSWORD*`, `*SECRET*`, `*KEY*`…): `otlp-xray validate` masks it.
+    pub sensitive: bool,
 }
 
 /// A mapping key.
@@ -185,18 +191,22 @@ fn options() -> serde_saphyr::Options {
 }
 
 /// Parses `text` into a tree. The caller checks the size first ([`MAX_CONFIG_BYTES`]).
-pub(crate) fn parse(text: &str) -> Result<Node, YamlError> {
+/// `source` is recorded in every position (the index of the config source).
+pub(crate) fn parse(text: &str, source: u16) -> Result<Node, YamlError> {
     let raw: Spanned<Raw> =
-        serde_saphyr::from_str_with_options(text, options()).map_err(|e| yaml_error(&e))?;
-    into_node(raw, text)
+        serde_saphyr::from_str_with_options(text, options()).map_err(|e| yaml_error(&e, source))?;
+    into_node(raw, text, source)
 }
 
 /// Turns a serde-saphyr error into one line without its own location suffix.
-fn yaml_error(err: &serde_saphyr::Error) -> YamlError {
+fn yaml_error(err: &serde_saphyr::Error, source: u16) -> YamlError {
     let pos = err
         .location()
-        .map(|l| Pos::from_location(&l))
-        .unwrap_or_default();
+        .map(|l| Pos::from_location(&l, source))
+        .unwrap_or(Pos {
+            source,
+            ..Pos::default()
+        });
     let mut inner = err;
     while let serde_saphyr::Error::WithSnippet { error, .. }
     | serde_saphyr::Error::AliasError { error, .. } = inner
@@ -347,8 +357,8 @@ fn source_slice<'t>(text: &'t str, s: &Spanned<Raw>) -> Option<&'t str> {
     text.get(start..start.checked_add(len)?)
 }
 
-fn into_node(raw: Spanned<Raw>, text: &str) -> Result<Node, YamlError> {
-    let pos = Pos::from_location(&raw.referenced);
+fn into_node(raw: Spanned<Raw>, text: &str, source: u16) -> Result<Node, YamlError> {
+    let pos = Pos::from_location(&raw.referenced, source);
     let slice = source_slice(text, &raw);
     let value = match raw.value {
         Raw::Null => Value::Null,
@@ -356,7 +366,11 @@ fn into_node(raw: Spanned<Raw>, text: &str) -> Result<Node, YamlError> {
             let plain = !slice.is_some_and(|src| {
                 src.starts_with(['"', '\'', '|', '>']) || src.starts_with("!!str")
             });
-            Value::Scalar(Scalar { text: s, plain })
+            Value::Scalar(Scalar {
+                text: s,
+                plain,
+                sensitive: false,
+            })
         }
         Raw::Typed(fallback) => {
             let text = slice
@@ -364,19 +378,23 @@ fn into_node(raw: Spanned<Raw>, text: &str) -> Result<Node, YamlError> {
                 .filter(|s| !s.is_empty() && !s.starts_with(['*', '&', '!']))
                 .map(str::to_owned)
                 .unwrap_or(fallback);
-            Value::Scalar(Scalar { text, plain: true })
+            Value::Scalar(Scalar {
+                text,
+                plain: true,
+                sensitive: false,
+            })
         }
         Raw::Seq(items) => Value::Seq(
             items
                 .into_iter()
-                .map(|i| into_node(i, text))
+                .map(|i| into_node(i, text, source))
                 .collect::<Result<_, _>>()?,
         ),
         Raw::Map(entries) => {
             let mut out = Vec::with_capacity(entries.len());
             for (k, v) in entries {
-                let key_pos = Pos::from_location(&k.referenced);
-                let key = into_node(k, text)?;
+                let key_pos = Pos::from_location(&k.referenced, source);
+                let key = into_node(k, text, source)?;
                 let name = match key.value {
                     Value::Scalar(s) => s.text,
                     Value::Null => String::new(),
@@ -388,7 +406,7 @@ fn into_node(raw: Spanned<Raw>, text: &str) -> Result<Node, YamlError> {
                         })
                     }
                 };
-                out.push((Key { name, pos: key_pos }, into_node(v, text)?));
+                out.push((Key { name, pos: key_pos }, into_node(v, text, source)?));
             }
             Value::Map(out)
         }
@@ -409,7 +427,11 @@ mod tests {
 
     #[test]
     fn keeps_source_text_quoting_and_positions() {
-        let root = parse("a: 0123\nb: \"4317\"\nc: 1.10\nd: yes\ne:\nf: ~\ng: [x, 2]\n").unwrap();
+        let root = parse(
+            "a: 0123\nb: \"4317\"\nc: 1.10\nd: yes\ne:\nf: ~\ng: [x, 2]\n",
+            0,
+        )
+        .unwrap();
         assert_eq!(scalar(root.get("a").unwrap().1), ("0123", true));
         assert_eq!(scalar(root.get("b").unwrap().1), ("4317", false));
         assert_eq!(scalar(root.get("c").unwrap().1), ("1.10", true));
@@ -423,7 +445,7 @@ mod tests {
 
     #[test]
     fn aliases_and_merge_keys_work_in_small_doses() {
-        let root = parse("base: &b {region: eu-west-1}\nx:\n  <<: *b\n  y: *b\n").unwrap();
+        let root = parse("base: &b {region: eu-west-1}\nx:\n  <<: *b\n  y: *b\n", 0).unwrap();
         let (_, x) = root.get("x").unwrap();
         assert_eq!(scalar(x.get("region").unwrap().1).0, "eu-west-1");
         assert!(x.get("y").unwrap().1.get("region").is_some());
@@ -431,9 +453,9 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_a_line() {
-        let e = parse("a:\n  b: [1, 2\n").unwrap_err();
+        let e = parse("a:\n  b: [1, 2\n", 0).unwrap_err();
         assert!(e.pos.line >= 2, "{e:?}");
-        let e = parse("a: 1\na: 2\n").unwrap_err();
+        let e = parse("a: 1\na: 2\n", 0).unwrap_err();
         assert_eq!(e.pos.line, 2);
         assert!(e.message.contains("duplicate"), "{}", e.message);
     }

@@ -7,6 +7,8 @@
 
 pub mod awsxray;
 pub mod debug;
+pub mod otlp;
+pub mod otlp_tls;
 
 use std::fmt;
 use std::time::Instant;
@@ -14,48 +16,62 @@ use std::time::Instant;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 /// Drops counted by reason. Reason names are the ones logged and documented in README
-/// (`queue_full`, `too_large`, `rejected_by_xray`, `deadline`, `invalid_span`).
+/// (`queue_full`, `too_large`, `rejected`, `deadline`, `invalid_span`, `retries_exhausted`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drops {
-    /// The pipeline buffer was full; the oldest spans were dropped.
+    /// A buffer or sending queue was full; the oldest data was dropped.
     pub queue_full: u64,
     /// A document stayed over the size budget after trimming (R-SIZE-1).
     pub too_large: u64,
-    /// X-Ray refused the document (`UnprocessedTraceSegments` with a content error, or 4xx).
-    pub rejected_by_xray: u64,
-    /// The flush deadline passed before the document could be delivered.
+    /// The backend refused the data: X-Ray (`UnprocessedTraceSegments` with a content error,
+    /// or 4xx), an OTLP endpoint (HTTP 400 and other non-retryable statuses, gRPC
+    /// `INVALID_ARGUMENT` and other non-retryable codes, or spans a partial success rejected).
+    pub rejected: u64,
+    /// The flush deadline passed before the data could be delivered (final flush, or an OTLP
+    /// exporter with `sending_queue.enabled: false`).
     pub deadline: u64,
     /// The span could not be translated (bad ids, invalid trace id).
     pub invalid_span: u64,
+    /// An OTLP exporter gave up retrying: `retry_on_failure.max_elapsed_time` passed, or
+    /// retries are disabled.
+    pub retries_exhausted: u64,
 }
 
 impl Drops {
     /// Sum of every reason.
     pub fn total(&self) -> u64 {
-        self.queue_full + self.too_large + self.rejected_by_xray + self.deadline + self.invalid_span
+        self.queue_full
+            + self.too_large
+            + self.rejected
+            + self.deadline
+            + self.invalid_span
+            + self.retries_exhausted
     }
 
     /// Adds `other` to `self`, reason by reason.
     pub fn add(&mut self, other: &Drops) {
         self.queue_full += other.queue_full;
         self.too_large += other.too_large;
-        self.rejected_by_xray += other.rejected_by_xray;
+        self.rejected += other.rejected;
         self.deadline += other.deadline;
         self.invalid_span += other.invalid_span;
+        self.retries_exhausted += other.retries_exhausted;
     }
 }
 
 impl fmt::Display for Drops {
-    /// `queue_full=0 too_large=0 rejected_by_xray=0 deadline=0 invalid_span=0`
+    /// `queue_full=0 too_large=0 rejected=0 deadline=0 invalid_span=0 retries_exhausted=0`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "queue_full={} too_large={} rejected_by_xray={} deadline={} invalid_span={}",
+            "queue_full={} too_large={} rejected={} deadline={} invalid_span={} \
+             retries_exhausted={}",
             self.queue_full,
             self.too_large,
-            self.rejected_by_xray,
+            self.rejected,
             self.deadline,
-            self.invalid_span
+            self.invalid_span,
+            self.retries_exhausted
         )
     }
 }
@@ -63,7 +79,7 @@ impl fmt::Display for Drops {
 /// What one export call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportReport {
-    /// Items delivered (documents for `awsxray`, spans for `debug`).
+    /// Items delivered (documents for `awsxray`, spans for `otlp`, `otlphttp` and `debug`).
     pub exported: u64,
     /// Calls repeated after a retryable failure.
     pub retries: u64,
@@ -91,6 +107,8 @@ pub enum FlushMode {
 pub enum Exporter {
     /// `awsxray`: segment documents to `PutTraceSegments`.
     AwsXray(awsxray::AwsXrayExporter),
+    /// `otlp` (gRPC) or `otlphttp`: spans to another OTLP endpoint.
+    Otlp(otlp::OtlpExporter),
     /// `debug` (old name `logging`): prints to stdout.
     Debug(debug::DebugExporter),
 }
@@ -100,6 +118,7 @@ impl Exporter {
     pub fn name(&self) -> &str {
         match self {
             Exporter::AwsXray(e) => e.name(),
+            Exporter::Otlp(e) => e.name(),
             Exporter::Debug(e) => e.name(),
         }
     }
@@ -129,6 +148,7 @@ impl Exporter {
     ) -> ExportReport {
         match self {
             Exporter::AwsXray(e) => e.export(batch, deadline, mode).await,
+            Exporter::Otlp(e) => e.export(batch, deadline, mode).await,
             Exporter::Debug(e) => e.export(batch),
         }
     }

@@ -1,18 +1,51 @@
-//! The pipeline: the bounded buffer between receivers and exporters.
+//! The pipelines: one bounded buffer between receivers and exporters, routed through the
+//! configured traces pipelines.
 //!
 //! Receivers [`Pipeline::push`] decoded `ResourceSpans` and answer the SDK at once; the Lambda
 //! lifecycle calls [`Pipeline::flush`] with a deadline before it lets Lambda freeze the sandbox.
-//! A flush hands the whole buffer to every exporter concurrently (fan-out) and waits for all of
-//! them, each bounded by the same deadline, then returns one [`FlushReport`].
+//!
+//! ## Several pipelines (`service.pipelines.traces`, `traces/xray`, …)
+//!
+//! Each traces pipeline is a [`Route`]: its receivers, its processors ([`Chain`]) and its
+//! exporters. Data is buffered **once**, tagged with the receiver that pushed it (each receiver
+//! holds a handle from [`Pipeline::for_receiver`]). A flush drains the buffer and, for each
+//! route, takes the data of the route's receivers (the last route to use an item takes it,
+//! the others get a copy), applies the route's processors to that copy, cuts it into export
+//! calls of at most `send_batch_max_size` spans, and hands it to the route's exporters. An
+//! exporter listed by several routes receives each route's data, in separate calls. So:
+//! - data from a receiver reaches every pipeline that lists it, and only those;
+//! - processors in one pipeline never affect another's data;
+//! - there is one flush and one deadline for everything: every exporter runs concurrently
+//!   (fan-out), each bounded by the same deadline, so a slow or failing exporter delays no
+//!   other; an exporter's calls within one flush run one after the other;
+//! - [`FlushReport`] keeps its meaning: `spans` is what left the buffer, each exporter's report
+//!   sums its calls (`pending` is what it still holds after the last one).
+//!
+//! Processors run at flush time, not when the function's SDK is waiting for its answer.
+//!
+//! ## Limits
+//!
+//! [`BufferLimits`] (the `lambda` extension's `max_buffered_spans`/`max_buffered_mib`) drop the
+//! oldest data when full, as the X-Ray daemon does. A `memory_limiter` processor adds an
+//! admission limit ([`MemoryLimit`]) on the same buffer: above it, a receiver's push is
+//! refused ([`Refused`]) and the receiver answers gRPC `UNAVAILABLE` / HTTP 503, so the SDK
+//! retries — the collector's memory limiter behaviour. A receiver feeding several pipelines
+//! obeys the strictest limit among them (the buffer is shared).
 
 use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 
+use crate::config::Config;
 use crate::exporter::{Drops, ExportReport, Exporter, FlushMode};
+use crate::processor::batch::{span_count, split};
+use crate::processor::memory_limiter::MemoryLimit;
+use crate::processor::Chain;
 
 /// Bounds of the buffer. When a push would exceed them, the **oldest** buffered data is dropped
 /// first (counted as `queue_full`), as the X-Ray daemon's ring buffer does
@@ -39,9 +72,10 @@ impl Default for BufferLimits {
 /// What one flush did, summed over every exporter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlushReport {
-    /// Spans taken from the buffer by this flush.
+    /// Spans taken from the buffer by this flush (each counted once, however many pipelines
+    /// it went through).
     pub spans: usize,
-    /// Per exporter: its name and report.
+    /// Per exporter: its name and report (all its export calls of this flush, summed).
     pub exporters: Vec<(String, ExportReport)>,
     /// Spans dropped before the flush because the buffer was full (`queue_full`).
     pub queue_full: u64,
@@ -71,9 +105,81 @@ impl FlushReport {
     }
 }
 
+/// A push refused by a `memory_limiter`: nothing of the request was buffered. Receivers answer
+/// it as the collector's OTLP receiver answers the memory limiter's `ErrDataRefused`:
+/// gRPC [`Refused::GRPC_CODE`] (`UNAVAILABLE`), HTTP [`Refused::HTTP_STATUS`] (503), both
+/// retryable for OTLP clients (OTLP spec, "Failures").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// Spans in the refused request.
+    pub spans: usize,
+}
+
+impl Refused {
+    /// gRPC status code `UNAVAILABLE`.
+    pub const GRPC_CODE: i32 = 14;
+    /// HTTP status 503 Service Unavailable.
+    pub const HTTP_STATUS: u16 = 503;
+}
+
+impl fmt::Display for Refused {
+    /// The collector's message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("data refused due to high memory usage")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Which receiver pushed an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A handle not tied to a receiver: every route takes its data.
+    Any,
+    /// Receiver number `i` (index into [`Inner::receivers`]).
+    Receiver(usize),
+}
+
+/// One traces pipeline as the flush sees it.
+pub struct Route {
+    /// The pipeline id (`traces`, `traces/xray`).
+    pub name: String,
+    /// Receiver ids feeding it.
+    pub receivers: Vec<String>,
+    /// Exporter ids it feeds (each must be among the pipeline's exporters).
+    pub exporters: Vec<String>,
+    /// Its processors.
+    pub chain: Chain,
+}
+
+/// A [`Route`] resolved to indexes.
+struct RouteIx {
+    name: String,
+    /// Indexes into `Inner::receivers`; `None` = any source.
+    receivers: Option<Vec<usize>>,
+    exporters: Vec<usize>,
+    chain: Chain,
+}
+
+impl RouteIx {
+    fn accepts(&self, source: Source) -> bool {
+        match (source, &self.receivers) {
+            (_, None) | (Source::Any, _) => true,
+            (Source::Receiver(i), Some(list)) => list.contains(&i),
+        }
+    }
+}
+
+struct Entry {
+    batch: ResourceSpans,
+    spans: usize,
+    bytes: usize,
+    source: Source,
+}
+
 #[derive(Default)]
 struct Buffer {
-    batches: VecDeque<(ResourceSpans, usize, usize)>,
+    entries: VecDeque<Entry>,
     spans: usize,
     bytes: usize,
     queue_full: u64,
@@ -83,66 +189,263 @@ struct Inner {
     limits: BufferLimits,
     buffer: Mutex<Buffer>,
     exporters: Vec<Arc<Exporter>>,
+    routes: Vec<RouteIx>,
+    /// Receiver ids, in first-seen order over the routes.
+    receivers: Vec<String>,
     /// Serialises flushes so two callers never export the same data twice.
     flush_lock: tokio::sync::Mutex<()>,
     /// Every drop since start, for the summary at SHUTDOWN.
     total_drops: Mutex<Drops>,
     /// Items delivered since start.
-    total_exported: std::sync::atomic::AtomicU64,
+    total_exported: AtomicU64,
     /// Items the exporters still held after the latest flush.
-    pending: std::sync::atomic::AtomicU64,
+    pending: AtomicU64,
+    /// Spans refused by a memory limiter since start.
+    total_refused: AtomicU64,
+    /// Whether the latest push was refused (to log the transitions only).
+    refusing: AtomicBool,
 }
 
-/// A cloneable handle to the pipeline (receivers hold one each, the lifecycle another).
+/// A cloneable handle to the pipelines (receivers hold one each, the lifecycle another).
 #[derive(Clone)]
 pub struct Pipeline {
     inner: Arc<Inner>,
+    source: Source,
+    /// The admission limit for this handle's pushes.
+    limit: Option<MemoryLimit>,
+}
+
+/// Why pipelines could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// A route names an exporter that was not built.
+    #[error("pipeline `{pipeline}` uses exporter `{exporter}`, which was not started")]
+    UnknownExporter {
+        /// The pipeline id.
+        pipeline: String,
+        /// The exporter id.
+        exporter: String,
+    },
+    /// A processor could not be set up (e.g. a `memory_limiter` percentage without a known
+    /// memory size).
+    #[error("service.pipelines.{pipeline}: {message}")]
+    Processor {
+        /// The pipeline id.
+        pipeline: String,
+        /// What went wrong, naming the processor.
+        message: String,
+    },
 }
 
 impl Pipeline {
-    /// A pipeline that fans out to `exporters`.
+    /// One pipeline that takes data from any receiver, has no processors and fans out to
+    /// every exporter.
     pub fn new(limits: BufferLimits, exporters: Vec<Exporter>) -> Self {
+        let inner = Inner::new(limits, exporters, Vec::new(), |n| {
+            vec![RouteIx {
+                name: "traces".to_owned(),
+                receivers: None,
+                exporters: (0..n).collect(),
+                chain: Chain::default(),
+            }]
+        });
+        Self::handle(Arc::new(inner), Source::Any)
+    }
+
+    /// Pipelines as `routes` describe them, over the exporters `exporters` (each named by its
+    /// [`Exporter::name`]). An exporter no route lists is still flushed (with no new data).
+    pub fn with_routes(
+        limits: BufferLimits,
+        exporters: Vec<Exporter>,
+        routes: Vec<Route>,
+    ) -> Result<Self, PipelineError> {
+        let mut receivers: Vec<String> = Vec::new();
+        let mut resolved = Vec::with_capacity(routes.len());
+        for route in routes {
+            let mut ix = Vec::with_capacity(route.receivers.len());
+            for r in &route.receivers {
+                let i = match receivers.iter().position(|x| x == r) {
+                    Some(i) => i,
+                    None => {
+                        receivers.push(r.clone());
+                        receivers.len() - 1
+                    }
+                };
+                ix.push(i);
+            }
+            let mut ex = Vec::with_capacity(route.exporters.len());
+            for e in &route.exporters {
+                match exporters.iter().position(|x| x.name() == e) {
+                    Some(i) => ex.push(i),
+                    None => {
+                        return Err(PipelineError::UnknownExporter {
+                            pipeline: route.name.clone(),
+                            exporter: e.clone(),
+                        })
+                    }
+                }
+            }
+            resolved.push(RouteIx {
+                name: route.name,
+                receivers: Some(ix),
+                exporters: ex,
+                chain: route.chain,
+            });
+        }
+        let inner = Inner::new(limits, exporters, receivers, |_| resolved);
+        for r in &inner.routes {
+            tracing::debug!(
+                pipeline = %r.name,
+                receivers = r.receivers.as_ref().map_or(0, Vec::len),
+                exporters = r.exporters.len(),
+                max_batch = r.chain.max_batch(),
+                memory_limit = r.chain.memory_limit().map(|l| l.hard_bytes),
+                "pipeline ready"
+            );
+        }
+        Ok(Self::handle(Arc::new(inner), Source::Any))
+    }
+
+    /// The traces pipelines of `config` (`service.pipelines.traces[/name]`) over `exporters`,
+    /// which must hold every exporter those pipelines use. `total_memory_mib` is what
+    /// `memory_limiter` percentages refer to
+    /// ([`crate::processor::memory_limiter::total_memory_mib`]).
+    pub fn from_config(
+        config: &Config,
+        limits: BufferLimits,
+        exporters: Vec<Exporter>,
+        total_memory_mib: Option<u64>,
+    ) -> Result<Self, PipelineError> {
+        let mut routes = Vec::new();
+        for (id, p) in config.service.traces_pipelines() {
+            let chain = Chain::build(&p.processors, &config.processors, total_memory_mib).map_err(
+                |message| PipelineError::Processor {
+                    pipeline: id.to_owned(),
+                    message,
+                },
+            )?;
+            if let Some(limit) = chain.memory_limit() {
+                if limit.soft_bytes >= limits.max_bytes {
+                    tracing::info!(
+                        pipeline = id,
+                        soft_limit_mib = limit.soft_bytes / (1024 * 1024),
+                        max_buffered_mib = limits.max_bytes / (1024 * 1024),
+                        "memory_limiter: its soft limit is not below \
+                         extensions.lambda.max_buffered_mib, so the buffer drops its oldest \
+                         spans before the limiter refuses any"
+                    );
+                }
+            }
+            routes.push(Route {
+                name: id.to_owned(),
+                receivers: p.receivers.clone(),
+                exporters: p.exporters.clone(),
+                chain,
+            });
+        }
+        Self::with_routes(limits, exporters, routes)
+    }
+
+    fn handle(inner: Arc<Inner>, source: Source) -> Self {
+        let limit = inner
+            .routes
+            .iter()
+            .filter(|r| r.accepts(source))
+            .filter_map(|r| r.chain.memory_limit())
+            .reduce(MemoryLimit::min);
         Self {
-            inner: Arc::new(Inner {
-                limits,
-                buffer: Mutex::new(Buffer::default()),
-                exporters: exporters.into_iter().map(Arc::new).collect(),
-                flush_lock: tokio::sync::Mutex::new(()),
-                total_drops: Mutex::new(Drops::default()),
-                total_exported: Default::default(),
-                pending: Default::default(),
-            }),
+            inner,
+            source,
+            limit,
         }
     }
 
-    /// The exporters this pipeline feeds.
+    /// The handle a receiver pushes through: its data goes to the pipelines that list
+    /// `receiver_id`, and it obeys their memory limits. An id no pipeline lists gets a handle
+    /// whose data goes nowhere (its pushes are accepted and discarded, with a warning).
+    pub fn for_receiver(&self, receiver_id: &str) -> Pipeline {
+        match self.inner.receivers.iter().position(|r| r == receiver_id) {
+            Some(i) => Self::handle(Arc::clone(&self.inner), Source::Receiver(i)),
+            None if self.inner.routes.iter().any(|r| r.receivers.is_none()) => self.clone(),
+            None => {
+                tracing::warn!(
+                    receiver = receiver_id,
+                    "no traces pipeline lists this receiver; its data is discarded"
+                );
+                Self::handle(Arc::clone(&self.inner), Source::Receiver(usize::MAX))
+            }
+        }
+    }
+
+    /// The exporters the pipelines feed (each once).
     pub fn exporters(&self) -> impl Iterator<Item = &Exporter> {
         self.inner.exporters.iter().map(|e| e.as_ref())
     }
 
-    /// Buffers decoded spans; never blocks on I/O. Returns the number of spans accepted.
-    /// Empty `ResourceSpans` are skipped.
-    pub fn push(&self, resource_spans: Vec<ResourceSpans>) -> usize {
-        let mut accepted = 0;
+    /// The pipeline ids, in flush order.
+    pub fn route_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.routes.iter().map(|r| r.name.as_str())
+    }
+
+    /// Buffers decoded spans; never blocks on I/O. Returns the number of spans accepted (fewer
+    /// than sent when a batch larger than the whole buffer is dropped). Empty `ResourceSpans`
+    /// are skipped.
+    ///
+    /// Errors with [`Refused`] when a `memory_limiter` of a pipeline this handle feeds refuses
+    /// the request (see [`MemoryLimit::refuses`]); then nothing of it is buffered.
+    pub fn push(&self, resource_spans: Vec<ResourceSpans>) -> Result<usize, Refused> {
+        if self.source == Source::Receiver(usize::MAX) {
+            return Ok(0);
+        }
+        let mut incoming: Vec<(ResourceSpans, usize, usize)> = resource_spans
+            .into_iter()
+            .filter_map(|rs| {
+                let spans = span_count(std::slice::from_ref(&rs));
+                (spans > 0).then(|| {
+                    let bytes = rs.encoded_len();
+                    (rs, spans, bytes)
+                })
+            })
+            .collect();
         let limits = self.inner.limits;
         let mut buf = match self.inner.buffer.lock() {
             Ok(b) => b,
             Err(poisoned) => poisoned.into_inner(),
         };
-        for rs in resource_spans {
-            let spans: usize = rs.scope_spans.iter().map(|s| s.spans.len()).sum();
-            if spans == 0 {
-                continue;
+        if let Some(limit) = self.limit {
+            let bytes: usize = incoming.iter().map(|(_, _, b)| b).sum();
+            if limit.refuses(buf.bytes, bytes) {
+                let spans = incoming.iter().map(|(_, s, _)| s).sum();
+                let buffered = buf.bytes;
+                drop(buf);
+                self.inner
+                    .total_refused
+                    .fetch_add(spans as u64, Ordering::Relaxed);
+                if !self.inner.refusing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        buffered_bytes = buffered,
+                        request_bytes = bytes,
+                        soft_limit_bytes = limit.soft_bytes,
+                        hard_limit_bytes = limit.hard_bytes,
+                        "memory_limiter: buffer above its limit; refusing data until a flush"
+                    );
+                }
+                return Err(Refused { spans });
             }
-            let bytes = rs.encoded_len();
+            if self.inner.refusing.swap(false, Ordering::Relaxed) {
+                tracing::info!("memory_limiter: buffer back within limits; accepting data");
+            }
+        }
+        let mut accepted = 0;
+        for (rs, spans, bytes) in incoming.drain(..) {
             // Oldest first out, until the new data fits (R: daemon ring-buffer semantics).
-            while !buf.batches.is_empty()
+            while !buf.entries.is_empty()
                 && (buf.spans + spans > limits.max_spans || buf.bytes + bytes > limits.max_bytes)
             {
-                if let Some((_, s, b)) = buf.batches.pop_front() {
-                    buf.spans -= s;
-                    buf.bytes -= b;
-                    buf.queue_full += s as u64;
+                if let Some(old) = buf.entries.pop_front() {
+                    buf.spans -= old.spans;
+                    buf.bytes -= old.bytes;
+                    buf.queue_full += old.spans as u64;
                 }
             }
             if spans > limits.max_spans || bytes > limits.max_bytes {
@@ -151,10 +454,15 @@ impl Pipeline {
             }
             buf.spans += spans;
             buf.bytes += bytes;
-            buf.batches.push_back((rs, spans, bytes));
+            buf.entries.push_back(Entry {
+                batch: rs,
+                spans,
+                bytes,
+                source: self.source,
+            });
             accepted += spans;
         }
-        accepted
+        Ok(accepted)
     }
 
     /// Spans currently buffered.
@@ -167,20 +475,19 @@ impl Pipeline {
 
     /// Items delivered since the pipeline started (documents for `awsxray`).
     pub fn total_exported(&self) -> u64 {
-        self.inner
-            .total_exported
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.total_exported.load(Ordering::Relaxed)
+    }
+
+    /// Spans refused by a `memory_limiter` since the pipeline started (the SDK may have sent
+    /// them again).
+    pub fn total_refused(&self) -> u64 {
+        self.inner.total_refused.load(Ordering::Relaxed)
     }
 
     /// Whether there is anything to flush: buffered spans, or items the exporters held back
     /// after the latest flush.
     pub fn has_undelivered(&self) -> bool {
-        self.buffered_spans() > 0
-            || self
-                .inner
-                .pending
-                .load(std::sync::atomic::Ordering::Relaxed)
-                > 0
+        self.buffered_spans() > 0 || self.inner.pending.load(Ordering::Relaxed) > 0
     }
 
     /// Every drop since the pipeline started, by reason.
@@ -191,39 +498,50 @@ impl Pipeline {
         }
     }
 
-    /// Exports everything buffered to every exporter, concurrently (fan-out: a slow exporter
-    /// does not hold the others' data), each bounded by `deadline`. Exporters are called even
-    /// with nothing new, so data they hold from earlier flushes is retried. Returns when every
-    /// exporter has finished or reached the deadline. With [`FlushMode::Final`], whatever is
-    /// still undelivered at the deadline is dropped and counted.
+    /// Exports everything buffered through every pipeline to its exporters, concurrently
+    /// (fan-out: a slow exporter does not hold the others' data), each bounded by `deadline`.
+    /// Exporters are called even with nothing new, so data they hold from earlier flushes is
+    /// retried. Returns when every exporter has finished or reached the deadline. With
+    /// [`FlushMode::Final`], whatever is still undelivered at the deadline is dropped and
+    /// counted.
     pub async fn flush(&self, deadline: Instant, mode: FlushMode) -> FlushReport {
         let _guard = self.inner.flush_lock.lock().await;
-        let (batch, queue_full) = {
+        let (entries, queue_full) = {
             let mut buf = match self.inner.buffer.lock() {
                 Ok(b) => b,
                 Err(p) => p.into_inner(),
             };
-            let batch: Vec<ResourceSpans> = buf.batches.drain(..).map(|(rs, _, _)| rs).collect();
+            let entries: Vec<Entry> = buf.entries.drain(..).collect();
             buf.spans = 0;
             buf.bytes = 0;
-            (batch, std::mem::take(&mut buf.queue_full))
+            (entries, std::mem::take(&mut buf.queue_full))
         };
-        let spans = batch
-            .iter()
-            .flat_map(|rs| rs.scope_spans.iter())
-            .map(|s| s.spans.len())
-            .sum();
         let mut report = FlushReport {
-            spans,
+            spans: entries.iter().map(|e| e.spans).sum(),
             queue_full,
             ..FlushReport::default()
         };
-        let batch = Arc::new(batch);
+
+        // Each exporter's export calls, in route order.
+        let per_exporter = self.inner.route(entries);
         let mut set = tokio::task::JoinSet::new();
-        for (i, exporter) in self.inner.exporters.iter().enumerate() {
+        for (i, (exporter, calls)) in self.inner.exporters.iter().zip(per_exporter).enumerate() {
             let exporter = Arc::clone(exporter);
-            let batch = Arc::clone(&batch);
-            set.spawn(async move { (i, exporter.export(&batch, deadline, mode).await) });
+            set.spawn(async move {
+                if calls.is_empty() {
+                    return (i, exporter.export(&[], deadline, mode).await);
+                }
+                let mut total = ExportReport::default();
+                for call in calls {
+                    let r = exporter.export(&call, deadline, mode).await;
+                    total.exported += r.exported;
+                    total.retries += r.retries;
+                    total.dropped.add(&r.dropped);
+                    // What it still holds after its latest call (earlier leftovers included).
+                    total.pending = r.pending;
+                }
+                (i, total)
+            });
         }
         let mut results: Vec<(usize, ExportReport)> = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -239,7 +557,6 @@ impl Pipeline {
                 .push((self.inner.exporters[i].name().to_string(), r));
         }
         let drops = report.drops();
-        use std::sync::atomic::Ordering;
         self.inner
             .total_exported
             .fetch_add(report.exported(), Ordering::Relaxed);
@@ -254,64 +571,76 @@ impl Pipeline {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+/// One export call's data.
+type Call = Arc<Vec<ResourceSpans>>;
 
-    fn rs(n: usize) -> ResourceSpans {
-        ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: (0..n)
-                    .map(|i| Span {
-                        name: format!("s{i}"),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
+impl Inner {
+    fn new(
+        limits: BufferLimits,
+        exporters: Vec<Exporter>,
+        receivers: Vec<String>,
+        routes: impl FnOnce(usize) -> Vec<RouteIx>,
+    ) -> Self {
+        let routes = routes(exporters.len());
+        Inner {
+            limits,
+            buffer: Mutex::new(Buffer::default()),
+            exporters: exporters.into_iter().map(Arc::new).collect(),
+            routes,
+            receivers,
+            flush_lock: tokio::sync::Mutex::new(()),
+            total_drops: Mutex::new(Drops::default()),
+            total_exported: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            total_refused: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
         }
     }
 
-    #[test]
-    fn oldest_dropped_first_when_full() {
-        let p = Pipeline::new(
-            BufferLimits {
-                max_spans: 5,
-                max_bytes: usize::MAX,
-            },
-            vec![],
-        );
-        assert_eq!(p.push(vec![rs(3)]), 3);
-        assert_eq!(p.push(vec![rs(3)]), 3);
-        // the first batch of 3 was evicted to make room
-        assert_eq!(p.buffered_spans(), 3);
-        assert_eq!(p.push(vec![rs(0)]), 0);
-        assert_eq!(
-            p.push(vec![rs(9)]),
-            0,
-            "a batch larger than the buffer is refused"
-        );
-    }
-
-    #[tokio::test]
-    async fn flush_empties_the_buffer_and_reports_queue_full() {
-        let p = Pipeline::new(
-            BufferLimits {
-                max_spans: 4,
-                max_bytes: usize::MAX,
-            },
-            vec![],
-        );
-        p.push(vec![rs(3)]);
-        p.push(vec![rs(2)]);
-        let r = p.flush(Instant::now(), FlushMode::Regular).await;
-        assert_eq!(r.spans, 2);
-        assert_eq!(r.queue_full, 3);
-        assert_eq!(r.drops().queue_full, 3);
-        assert_eq!(p.buffered_spans(), 0);
-        assert_eq!(p.flush(Instant::now(), FlushMode::Regular).await.spans, 0);
-        assert_eq!(p.total_drops().queue_full, 3);
+    /// Routes drained entries: per exporter (by index), the export calls it gets. Each route
+    /// takes the entries its receivers pushed; the last route to use an entry moves it, earlier
+    /// ones copy it (with one pipeline and no processors nothing is copied).
+    fn route(&self, entries: Vec<Entry>) -> Vec<Vec<Call>> {
+        let mut calls: Vec<Vec<Call>> = vec![Vec::new(); self.exporters.len()];
+        if entries.is_empty() {
+            return calls;
+        }
+        let mut users: Vec<usize> = entries
+            .iter()
+            .map(|e| self.routes.iter().filter(|r| r.accepts(e.source)).count())
+            .collect();
+        let sources: Vec<Source> = entries.iter().map(|e| e.source).collect();
+        let mut slots: Vec<Option<ResourceSpans>> =
+            entries.into_iter().map(|e| Some(e.batch)).collect();
+        for route in &self.routes {
+            let mut data = Vec::new();
+            for (k, slot) in slots.iter_mut().enumerate() {
+                if !route.accepts(sources[k]) {
+                    continue;
+                }
+                users[k] -= 1;
+                let item = if users[k] == 0 {
+                    slot.take()
+                } else {
+                    slot.clone()
+                };
+                data.extend(item);
+            }
+            if data.is_empty() {
+                continue;
+            }
+            route.chain.apply(&mut data);
+            let chunks: Vec<Call> = match route.chain.max_batch() {
+                Some(max) => split(data, max).into_iter().map(Arc::new).collect(),
+                None => vec![Arc::new(data)],
+            };
+            for &e in &route.exporters {
+                calls[e].extend(chunks.iter().cloned());
+            }
+        }
+        calls
     }
 }
+
+#[cfg(test)]
+mod tests;

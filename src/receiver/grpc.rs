@@ -65,7 +65,8 @@ impl BoundGrpc {
     /// `resource_spans` pushed into `pipeline`, and answered at once with an empty
     /// `ExportTraceServiceResponse` (OTLP spec, "OTLP/gRPC" → "Full Success"). Errors:
     /// `RESOURCE_EXHAUSTED` for a message over `max_recv_msg_size` bytes (compressed or not),
-    /// `INVALID_ARGUMENT` for one that does not decode, `UNIMPLEMENTED` for other methods.
+    /// `INVALID_ARGUMENT` for one that does not decode, `UNIMPLEMENTED` for other methods,
+    /// `UNAVAILABLE` when a `memory_limiter` refuses the data ([`crate::pipeline::Refused`]).
     ///
     /// When `shutdown` turns `true` (or its sender is dropped) the listener is closed, in-flight
     /// calls finish, and the task ends once open connections have closed.
@@ -166,7 +167,13 @@ impl tonic::server::UnaryService<ExportTraceServiceRequest> for Export {
             .flat_map(|rs| &rs.scope_spans)
             .map(|ss| ss.spans.len())
             .sum();
-        let accepted = self.pipeline.push(request.resource_spans);
+        let accepted = match self.pipeline.push(request.resource_spans) {
+            Ok(n) => n,
+            // A memory_limiter refused it: UNAVAILABLE, retryable (as the collector answers).
+            Err(refused) => {
+                return std::future::ready(Err(Status::unavailable(refused.to_string())))
+            }
+        };
         tracing::debug!(spans, accepted, "OTLP/gRPC export received");
         std::future::ready(Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,

@@ -64,6 +64,7 @@ impl BoundHttp {
     /// | `Content-Encoding` neither `gzip` nor `identity` | 415 | `Status` (3) |
     /// | `Content-Length`, bytes read or gunzipped size over the limit | 413 | `Status` (8) |
     /// | body unreadable, invalid gzip, protobuf or OTLP/JSON | 400 | `Status` (3) |
+    /// | refused by a `memory_limiter` (see [`crate::pipeline::Refused`]) | 503 | `Status` (14) |
     /// | otherwise | 200 | empty `ExportTraceServiceResponse` |
     ///
     /// The limit is `max_request_body_size`. `Status` is a `google.rpc.Status` in the request's
@@ -153,6 +154,8 @@ enum Failure {
     Decode(DecodeError),
     /// The body could not be read (bad chunked framing, connection cut).
     Read(String),
+    /// A memory_limiter refused the data: 503 with an `UNAVAILABLE` status (retryable).
+    Refused(crate::pipeline::Refused),
 }
 
 impl From<DecodeError> for Failure {
@@ -192,6 +195,20 @@ impl Handler {
                 let body = decode::status_body(encoding, error.grpc_code(), &error.to_string());
                 respond(status, encoding, body)
             }
+            Err(Failure::Refused(refused)) => {
+                tracing::debug!(
+                    spans = refused.spans,
+                    "OTLP/HTTP request refused: {refused}"
+                );
+                let status = StatusCode::from_u16(crate::pipeline::Refused::HTTP_STATUS)
+                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let body = decode::status_body(
+                    encoding,
+                    crate::pipeline::Refused::GRPC_CODE,
+                    &refused.to_string(),
+                );
+                respond(status, encoding, body)
+            }
             Err(Failure::Read(error)) => {
                 tracing::warn!(%error, "OTLP/HTTP request body unreadable");
                 let message = format!("cannot read the request body: {error}");
@@ -229,7 +246,10 @@ impl Handler {
             .flat_map(|rs| &rs.scope_spans)
             .map(|ss| ss.spans.len())
             .sum();
-        let accepted = self.pipeline.push(request.resource_spans);
+        let accepted = self
+            .pipeline
+            .push(request.resource_spans)
+            .map_err(Failure::Refused)?;
         tracing::debug!(spans, accepted, ?encoding, "OTLP/HTTP export received");
         Ok(())
     }

@@ -1,0 +1,264 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::config::processors::{
+    ActionKind, AttributeActionConfig, AttributesProcessorConfig, BatchProcessorConfig,
+    MemoryLimiterProcessorConfig,
+};
+use crate::config::{ProcessorConfig, Verbosity};
+use crate::exporter::debug::DebugExporter;
+use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+
+fn rs(n: usize) -> ResourceSpans {
+    named("s", n)
+}
+
+fn named(prefix: &str, n: usize) -> ResourceSpans {
+    ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans: (0..n)
+                .map(|i| Span {
+                    name: format!("{prefix}{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn debug(name: &str) -> Exporter {
+    Exporter::Debug(DebugExporter::new(name, Verbosity::Basic))
+}
+
+/// Processors by id: `tag` inserts `team=payments` on spans, `batch2` caps calls at 2 spans,
+/// `limit1` is a memory limiter of 1 MiB (soft 512 KiB).
+fn processors() -> BTreeMap<String, ProcessorConfig> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "tag".to_owned(),
+        ProcessorConfig::Attributes(Box::new(AttributesProcessorConfig {
+            actions: vec![AttributeActionConfig {
+                key: "team".into(),
+                value: Some(serde_json::json!("payments")),
+                action: Some(ActionKind::Insert),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+    );
+    m.insert(
+        "batch2".to_owned(),
+        ProcessorConfig::Batch(BatchProcessorConfig {
+            send_batch_size: 1,
+            send_batch_max_size: 2,
+            ..Default::default()
+        }),
+    );
+    m.insert(
+        "limit1".to_owned(),
+        ProcessorConfig::MemoryLimiter(MemoryLimiterProcessorConfig {
+            check_interval: std::time::Duration::from_secs(1),
+            limit_mib: 1,
+            spike_limit_mib: 0,
+            ..Default::default()
+        }),
+    );
+    m
+}
+
+fn route(name: &str, receivers: &[&str], processors_: &[&str], exporters: &[&str]) -> Route {
+    let ids: Vec<String> = processors_.iter().map(|s| s.to_string()).collect();
+    Route {
+        name: name.to_owned(),
+        receivers: receivers.iter().map(|s| s.to_string()).collect(),
+        exporters: exporters.iter().map(|s| s.to_string()).collect(),
+        chain: Chain::build(&ids, &processors(), None).expect("chain"),
+    }
+}
+
+fn drain(p: &Pipeline) -> Vec<Entry> {
+    let mut buf = p.inner.buffer.lock().unwrap();
+    buf.spans = 0;
+    buf.bytes = 0;
+    buf.entries.drain(..).collect()
+}
+
+/// Span names of each call, with `+` after a span that has the `team` attribute.
+fn calls_seen(calls: &[Call]) -> Vec<Vec<String>> {
+    calls
+        .iter()
+        .map(|c| {
+            c.iter()
+                .flat_map(|r| &r.scope_spans)
+                .flat_map(|s| &s.spans)
+                .map(|s| {
+                    let tagged = s.attributes.iter().any(|kv| kv.key == "team");
+                    format!("{}{}", s.name, if tagged { "+" } else { "" })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn oldest_dropped_first_when_full() {
+    let p = Pipeline::new(
+        BufferLimits {
+            max_spans: 5,
+            max_bytes: usize::MAX,
+        },
+        vec![],
+    );
+    assert_eq!(p.push(vec![rs(3)]), Ok(3));
+    assert_eq!(p.push(vec![rs(3)]), Ok(3));
+    // the first batch of 3 was evicted to make room
+    assert_eq!(p.buffered_spans(), 3);
+    assert_eq!(p.push(vec![rs(0)]), Ok(0));
+    assert_eq!(
+        p.push(vec![rs(9)]),
+        Ok(0),
+        "a batch larger than the buffer is refused"
+    );
+}
+
+#[tokio::test]
+async fn flush_empties_the_buffer_and_reports_queue_full() {
+    let p = Pipeline::new(
+        BufferLimits {
+            max_spans: 4,
+            max_bytes: usize::MAX,
+        },
+        vec![],
+    );
+    p.push(vec![rs(3)]).unwrap();
+    p.push(vec![rs(2)]).unwrap();
+    let r = p.flush(Instant::now(), FlushMode::Regular).await;
+    assert_eq!(r.spans, 2);
+    assert_eq!(r.queue_full, 3);
+    assert_eq!(r.drops().queue_full, 3);
+    assert_eq!(p.buffered_spans(), 0);
+    assert_eq!(p.flush(Instant::now(), FlushMode::Regular).await.spans, 0);
+    assert_eq!(p.total_drops().queue_full, 3);
+}
+
+#[test]
+fn each_pipeline_gets_its_receivers_data_through_its_own_processors() {
+    let p = Pipeline::with_routes(
+        BufferLimits::default(),
+        vec![debug("a"), debug("b"), debug("both")],
+        vec![
+            route("traces/a", &["otlp"], &["tag"], &["a", "both"]),
+            route("traces/b", &["otlp", "otlp/2"], &[], &["b", "both"]),
+        ],
+    )
+    .unwrap();
+    p.for_receiver("otlp").push(vec![named("x", 1)]).unwrap();
+    p.for_receiver("otlp/2").push(vec![named("y", 1)]).unwrap();
+    let calls = p.inner.route(drain(&p));
+    // `a`: only otlp's data, tagged by traces/a.
+    assert_eq!(calls_seen(&calls[0]), [vec!["x0+"]]);
+    // `b`: both receivers, untouched by traces/a's processor.
+    assert_eq!(calls_seen(&calls[1]), [vec!["x0", "y0"]]);
+    // `both` is listed by both pipelines: one call per pipeline.
+    assert_eq!(calls_seen(&calls[2]), [vec!["x0+"], vec!["x0", "y0"]]);
+}
+
+#[test]
+fn a_receiver_no_pipeline_lists_goes_nowhere() {
+    let p = Pipeline::with_routes(
+        BufferLimits::default(),
+        vec![debug("a")],
+        vec![route("traces", &["otlp"], &[], &["a"])],
+    )
+    .unwrap();
+    assert_eq!(p.for_receiver("zipkin").push(vec![rs(2)]), Ok(0));
+    assert_eq!(p.buffered_spans(), 0);
+    assert_eq!(p.for_receiver("otlp").push(vec![rs(2)]), Ok(2));
+}
+
+#[test]
+fn unknown_exporter_is_an_error() {
+    let e = Pipeline::with_routes(
+        BufferLimits::default(),
+        vec![debug("a")],
+        vec![route("traces/x", &["otlp"], &[], &["b"])],
+    )
+    .err();
+    assert_eq!(
+        e.map(|e| e.to_string()),
+        Some("pipeline `traces/x` uses exporter `b`, which was not started".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn send_batch_max_size_splits_export_calls() {
+    let p = Pipeline::with_routes(
+        BufferLimits::default(),
+        vec![debug("a")],
+        vec![route("traces", &["otlp"], &["batch2"], &["a"])],
+    )
+    .unwrap();
+    let h = p.for_receiver("otlp");
+    h.push(vec![named("x", 3), named("y", 2)]).unwrap();
+    let calls = p.inner.route(drain(&p));
+    assert_eq!(
+        calls_seen(&calls[0]),
+        [vec!["x0", "x1"], vec!["x2", "y0"], vec!["y1"]]
+    );
+    // Through a flush, the exporter's report sums its calls.
+    h.push(vec![named("x", 5)]).unwrap();
+    let r = p.flush(Instant::now(), FlushMode::Regular).await;
+    assert_eq!(r.spans, 5);
+    assert_eq!(r.exporters[0].1.exported, 5);
+}
+
+#[tokio::test]
+async fn memory_limiter_refuses_above_its_limit_until_a_flush() {
+    let p = Pipeline::with_routes(
+        BufferLimits::default(),
+        vec![debug("a"), debug("b")],
+        vec![
+            route("traces/limited", &["otlp"], &["limit1"], &["a"]),
+            route("traces/free", &["otlp/free"], &[], &["b"]),
+        ],
+    )
+    .unwrap();
+    let limited = p.for_receiver("otlp");
+    let free = p.for_receiver("otlp/free");
+    // ~100 KB per request: the soft limit (1 MiB − 20 %) is reached after a few.
+    let big = |i: usize| {
+        let mut r = named(&format!("r{i}-"), 1);
+        r.scope_spans[0].spans[0].name = "x".repeat(100_000);
+        r
+    };
+    let mut accepted = 0;
+    let refused = loop {
+        match limited.push(vec![big(accepted)]) {
+            Ok(n) => {
+                assert_eq!(n, 1);
+                accepted += 1;
+                assert!(accepted < 20, "never refused");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(refused.spans, 1);
+    assert_eq!(refused.to_string(), "data refused due to high memory usage");
+    assert_eq!(accepted, 9, "refused at 0.8 MiB buffered, not before");
+    assert_eq!(p.buffered_spans(), 9, "nothing buffered was dropped");
+    assert_eq!(p.total_refused(), 1);
+    // A receiver whose pipelines have no memory limiter is not refused.
+    assert_eq!(free.push(vec![big(99)]), Ok(1));
+    // After a flush the buffer is empty and data is accepted again.
+    p.flush(Instant::now(), FlushMode::Regular).await;
+    assert_eq!(limited.push(vec![big(100)]), Ok(1));
+    // A request larger than the hard limit is always refused.
+    let huge = {
+        let mut r = named("h", 1);
+        r.scope_spans[0].spans[0].name = "x".repeat(1024 * 1024 + 1);
+        r
+    };
+    assert!(limited.push(vec![huge]).is_err());
+}
