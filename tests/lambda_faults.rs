@@ -225,6 +225,29 @@ fn strategy_continuous_delivers_by_the_next_invocation() {
     assert_nothing_lost_or_duplicated(&report);
 }
 
+/// `continuous` with X-Ray failing while the sandbox freezes mid-backoff: the flush that thaws
+/// past its deadline ends (it used to spin there holding the flush lock, so nothing more was
+/// sent and SHUTDOWN was SIGKILLed); the documents arrive once X-Ray answers again.
+#[test]
+fn continuous_flush_frozen_in_a_backoff_ends_and_delivers_later() {
+    let s = Setup::new();
+    let cfg = s.lambda_config("    flush: continuous\n");
+    let (report, _) = s.run(
+        &cfg,
+        "http",
+        &[
+            "--invocations",
+            "5",
+            "--freeze-ms",
+            "300",
+            "--xray-fault",
+            "503:6",
+        ],
+    );
+    assert_clean_exit(&report);
+    assert_nothing_lost_or_duplicated(&report);
+}
+
 /// `periodic`: `/next` comes at once; documents arrive by a later flush (the next invocation
 /// after the interval, a backup timer, or SHUTDOWN), none lost.
 #[test]

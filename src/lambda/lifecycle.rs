@@ -306,6 +306,11 @@ async fn sliced_flush(pipeline: &Pipeline, window_end: Instant, stopping: &Atomi
         {
             return;
         }
+        // An exporter backing off returns early with data pending: flushing again at once
+        // would spin on the CPU until the window ends. Wait out the slice instead.
+        if report.exported() == 0 && report.drops().total() == 0 {
+            tokio::time::sleep_until(deadline.into()).await;
+        }
     }
 }
 

@@ -16,7 +16,7 @@
 //!   Lambda's deadlines). Retried: HTTP 429 and 5xx, `ThrottledException`, timeouts,
 //!   connection and DNS failures, and `UnprocessedTraceSegments` entries whose error code is
 //!   not a content error (R-API-3/4). Never retried: other 4xx and content errors
-//!   (`rejected_by_xray`).
+//!   (`rejected`).
 //! - The AWS client (credential chain, rustls with ring, region and endpoint resolution) is
 //!   built lazily, in the background after init, so it costs the cold start nothing.
 
@@ -231,15 +231,29 @@ impl XrayClient {
                 FlushMode::Final => state.in_flight.len(),
             };
             if waiting == 0 {
-                if state.pending.is_empty() {
+                // Nothing of ours in flight: done if nothing is left, or if the deadline has
+                // passed (a freeze can carry the process past it in the middle of a backoff,
+                // and a backoff that ended before the deadline must not spin past it).
+                if state.pending.is_empty() || now >= deadline {
                     break;
                 }
-                // Only a backoff keeps pending documents from going out.
-                let wake = state.not_before.unwrap_or(now).min(deadline);
-                if wake >= deadline {
-                    break;
+                match state.not_before.filter(|t| *t > now) {
+                    // Backing off past the deadline: the rest waits for the next flush.
+                    Some(until) if until >= deadline => break,
+                    Some(until) => tokio::time::sleep_until(until.into()).await,
+                    // Not backing off, yet nothing went out: every call slot is held by calls
+                    // of earlier flushes. Wait for one of them to end, or for the deadline.
+                    None if state.in_flight.is_empty() => break,
+                    None => {
+                        let joined = tokio::select! {
+                            j = state.in_flight.join_next() => j,
+                            _ = tokio::time::sleep_until(deadline.into()) => break,
+                        };
+                        if let Some(joined) = joined {
+                            self.absorb_joined(&mut state, joined, &mut report);
+                        }
+                    }
                 }
-                tokio::time::sleep_until(wake.into()).await;
                 continue;
             }
             let joined = tokio::select! {
@@ -293,7 +307,7 @@ impl XrayClient {
                         (Some(id), true) => retry_ids.push(id),
                         (Some(id), false) => rejected_ids.push(id),
                         // Without an id the document cannot be told apart: count it.
-                        (None, _) => report.dropped.rejected_by_xray += 1,
+                        (None, _) => report.dropped.rejected += 1,
                     }
                 }
                 let mut requeue = Vec::new();
@@ -301,7 +315,7 @@ impl XrayClient {
                     if retry_ids.iter().any(|id| doc_has_id(&doc, id)) {
                         requeue.push(doc);
                     } else if rejected_ids.iter().any(|id| doc_has_id(&doc, id)) {
-                        report.dropped.rejected_by_xray += 1;
+                        report.dropped.rejected += 1;
                     } else {
                         report.exported += 1;
                     }
@@ -319,7 +333,7 @@ impl XrayClient {
             }
             CallOutcome::Permanent(reason) => {
                 tracing::warn!(%reason, documents = call.docs.len(), "PutTraceSegments refused; documents dropped");
-                report.dropped.rejected_by_xray += call.docs.len() as u64;
+                report.dropped.rejected += call.docs.len() as u64;
             }
         }
     }
@@ -474,12 +488,43 @@ fn classify(err: PutError) -> CallOutcome {
     }
 }
 
+/// The web PKI root certificates compiled into the binary (`webpki-root-certs`, Mozilla's
+/// list), as one PEM bundle: [`aws_smithy_http_client::tls::TrustStore`] takes PEM only.
+///
+/// Why: the default trust store scans the system certificate store when the first connection
+/// is built, which production Rust extensions measured at ~45 ms in Lambda; the bundle costs no
+/// file I/O and parses in about a millisecond (BENCHMARKS.md).
+fn bundled_roots_pem() -> String {
+    use aws_smithy_types::base64;
+    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+    let mut pem = String::with_capacity(roots.iter().map(|c| c.len() * 4 / 3 + 64).sum());
+    for cert in roots {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        pem.push_str(&base64::encode(cert.as_ref()));
+        pem.push_str("\n-----END CERTIFICATE-----\n");
+    }
+    pem
+}
+
+/// TLS context of the X-Ray client: the bundled roots only, never the system store.
+fn bundled_tls_context() -> aws_smithy_http_client::tls::TlsContext {
+    let trust_store = aws_smithy_http_client::tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(bundled_roots_pem().into_bytes());
+    aws_smithy_http_client::tls::TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        // Only a custom-roots setting can fail here, and ours is built above from valid DER.
+        .unwrap_or_default()
+}
+
 async fn build_client(settings: XraySettings) -> Client {
     let started = Instant::now();
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
+        .tls_context(bundled_tls_context())
         .build_https();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client)
@@ -504,6 +549,20 @@ async fn build_client(settings: XraySettings) -> Client {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn bundled_roots_parse_back_to_every_certificate() {
+        use rustls::pki_types::pem::PemObject;
+        let pem = bundled_roots_pem();
+        let parsed: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("valid PEM");
+        assert_eq!(parsed.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(parsed.len() > 100, "{} roots", parsed.len());
+        for (got, want) in parsed.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
+            assert_eq!(got.as_ref(), want.as_ref());
+        }
+    }
 
     #[test]
     fn backoff_stays_inside_its_window() {
