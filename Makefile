@@ -12,7 +12,7 @@ else
   $(error ARCH must be x86_64 or arm64)
 endif
 
-.PHONY: all build demo test layer bench clean
+.PHONY: all build demo test layer layer-check bench clean
 
 all: build
 
@@ -42,8 +42,17 @@ test:
 layer:
 	ARCH=$(ARCH) TARGET=$(TARGET) bash layer/build.sh
 
+## layer-check: build the layer, fail if the zip is over budget (4 MB), smoke-run the binary from
+## the zip under the stand-in (arm64 through qemu-user-static).
+layer-check: layer
+	ARCH=$(ARCH) bash layer/check.sh
+
+## bench: criterion benches (translate, codec), then the end-to-end figures under the stand-in
+## (init vs the floor extension, memory, post-runtime, throughput) as one table.
 bench:
-	$(CARGO) bench
+	$(CARGO) build --profile bench --bins --examples
+	$(CARGO) bench --bench translate --bench codec
+	$(CARGO) bench --bench lambda
 
 clean:
 	$(CARGO) clean
