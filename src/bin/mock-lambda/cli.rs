@@ -73,6 +73,17 @@ OPTIONS:
                             --daemon-udp; report: xray_faults_injected,
                             xray_fault_log, xray_duplicates, lost_spans, ...
   --xray-fail-first <N>     alias of --xray-fault 500:N
+  --xray-count-only         load tests: the X-Ray endpoint verifies and answers every
+                            call as usual but only counts the documents and their
+                            spans (report: xray_extension_documents/_spans) instead
+                            of keeping them; no per-span accounting, no trees. The
+                            function gets MOCK_XRAY_COUNT_ONLY=1 (examples/loadgen
+                            then prints no SPAN lines)
+  --xray-probe <N>          after the last invocation (extension still frozen),
+                            replay the extension's last accepted PutTraceSegments
+                            call N times from the mock's own client over one
+                            kept-alive connection: the endpoint's own round trip
+                            (report: xray_probe_rtt_ms)
   --xray-endpoint-env <NAME> environment variable that carries the X-Ray endpoint
                             URL to the extension (default AWS_ENDPOINT_URL_XRAY;
                             e.g. AWS_ENDPOINT_URL)
@@ -109,6 +120,10 @@ OPTIONS:
                             http://localhost:4318, or :4317 for grpc)
   --print-documents <N>     after the trees, print the first N documents the
                             extension delivered, as JSON
+  --sample-ms <N>           every N ms, sample the extension's CPU time (utime+stime
+                            of /proc/<pid>/stat), RSS, VmHWM, the documents and
+                            spans X-Ray accepted so far and the mock's own CPU time
+                            (report: samples; default 0 = off)
   --report <path.json>      write a JSON report
   --quiet                   print only the summary; do not forward child output
   --expect-all              exit 1 unless every span sent was received before the
@@ -175,6 +190,12 @@ pub struct Args {
     pub otlp_endpoint: Option<String>,
     /// Print the first N documents the extension delivered, as JSON (not with --quiet).
     pub print_documents: usize,
+    /// `--xray-count-only`: count documents instead of keeping them.
+    pub xray_count_only: bool,
+    /// `--xray-probe N`: replay the extension's last accepted call N times (0 = off).
+    pub xray_probe: usize,
+    /// `--sample-ms N`: sampling period of the resource samples (0 = off).
+    pub sample_ms: u64,
 }
 
 /// Result of parsing: either a run or a request for help.
@@ -213,6 +234,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
         expect_all: false,
         otlp_endpoint: None,
         print_documents: 0,
+        xray_count_only: false,
+        xray_probe: 0,
+        sample_ms: 0,
     };
     while let Some(arg) = it.next() {
         // Accept `--flag=value` as well as `--flag value`.
@@ -280,6 +304,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
                 out.xray_endpoint_env = name;
             }
             "--daemon-udp" => out.daemon_udp = true,
+            "--xray-count-only" => out.xray_count_only = true,
+            "--xray-probe" => out.xray_probe = number(&flag, &value(&flag)?)?,
+            "--sample-ms" => out.sample_ms = number(&flag, &value(&flag)?)?,
             "--lambda-segments" => out.lambda_segments = true,
             "--telemetry-quirk" => out
                 .telemetry_quirks
@@ -398,6 +425,38 @@ mod tests {
         assert_eq!(a.freeze_ms, 300);
         assert!(a.daemon_udp && a.lambda_segments);
         assert_eq!(a.xray_endpoint_env, "AWS_ENDPOINT_URL");
+    }
+
+    #[test]
+    fn parses_the_load_test_flags() {
+        let Command::Run(a) = parse(args(&[
+            "--extension=/e",
+            "--function=/f",
+            "--invocations",
+            "0",
+            "--xray-count-only",
+            "--xray-probe",
+            "100",
+            "--sample-ms=50",
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.invocations, 0);
+        assert!(a.xray_count_only);
+        assert_eq!((a.xray_probe, a.sample_ms), (100, 50));
+        let Command::Run(d) = parse(args(&["--extension=/e", "--function=/f"])).unwrap() else {
+            panic!()
+        };
+        assert!(!d.xray_count_only);
+        assert_eq!((d.xray_probe, d.sample_ms), (0, 0));
+        assert!(parse(args(&[
+            "--extension=/e",
+            "--function=/f",
+            "--sample-ms",
+            "x"
+        ]))
+        .is_err());
     }
 
     #[test]

@@ -30,14 +30,14 @@ mod xray;
 use anyhow::{bail, Context, Result};
 use process::{Extension, FunctionRun};
 use report::{
-    BurstReport, DocumentReport, DuplicateSpan, InvocationReport, Report, SpanCounts, SpanRef,
-    TelemetryReport,
+    BurstReport, DocumentReport, DuplicateSpan, InvocationReport, Report, Sample, SpanCounts,
+    SpanRef, TelemetryReport,
 };
 use runtime_api::{RuntimeApi, FUNCTION_NAME, FUNCTION_VERSION};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use telemetry::{LogCategory, LogMode, Telemetry};
 use tokio::time::Instant;
@@ -180,6 +180,50 @@ struct Invocation {
     index: u32,
 }
 
+/// One `--sample-ms` sample of the extension `pid` and of X-Ray's counts.
+fn sample(pid: u32, started: Instant, xray: &Xray) -> Sample {
+    let (xray_documents, xray_spans) = xray.delivered();
+    Sample {
+        t_ms: ms(started.elapsed()),
+        extension_cpu_ms: process::cpu_ms(pid),
+        extension_rss_kb: process::vm_rss_kb(pid),
+        extension_hwm_kb: process::vm_hwm_kb(pid),
+        xray_documents,
+        xray_spans,
+        mock_cpu_ms: process::self_cpu_ms(),
+    }
+}
+
+/// `--sample-ms`: samples every `period` until the extension exits (one last sample then).
+fn start_sampler(
+    period: Duration,
+    ext: &Extension,
+    started: Instant,
+    xray: Arc<Xray>,
+) -> (Arc<Mutex<Vec<Sample>>>, tokio::task::JoinHandle<()>) {
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let (out, pid, mut exit) = (samples.clone(), ext.pid, ext.exit_watch());
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let gone = exit.borrow().is_some();
+            let s = sample(pid, started, &xray);
+            if let Ok(mut v) = out.lock() {
+                v.push(s);
+            }
+            if gone {
+                return;
+            }
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = exit.changed() => {}
+            }
+        }
+    });
+    (samples, task)
+}
+
 fn function_env(args: &cli::Args, inv: &Invocation) -> Vec<(String, String)> {
     [
         (
@@ -208,6 +252,10 @@ fn function_env(args: &cli::Args, inv: &Invocation) -> Vec<(String, String)> {
     .chain(
         args.function_sleep_ms
             .map(|ms| ("MOCK_FUNCTION_SLEEP_MS".to_string(), ms.to_string())),
+    )
+    .chain(
+        args.xray_count_only
+            .then(|| ("MOCK_XRAY_COUNT_ONLY".to_string(), "1".to_string())),
     )
     .collect()
 }
@@ -282,7 +330,8 @@ async fn run(args: &cli::Args) -> Result<Report> {
     let api_addr = http_util::serve(api.clone(), runtime_api::handle)
         .await
         .context("cannot bind the Runtime API")?;
-    let xray = Arc::new(Xray::new(started, &args.xray_faults));
+    let xray =
+        Arc::new(Xray::new(started, &args.xray_faults).with_count_only(args.xray_count_only));
     let xray_addr = xray::serve(xray.clone())
         .await
         .context("cannot bind the X-Ray endpoint")?;
@@ -337,6 +386,14 @@ async fn run(args: &cli::Args) -> Result<Report> {
 
     let mut ext = Extension::spawn(&args.extension, &env, args.quiet, &telemetry)
         .with_context(|| format!("cannot start extension {}", args.extension.display()))?;
+    let sampler = (args.sample_ms > 0).then(|| {
+        start_sampler(
+            Duration::from_millis(args.sample_ms),
+            &ext,
+            started,
+            xray.clone(),
+        )
+    });
     telemetry.emit(
         "platform.initStart",
         json!({"initializationType": init_type, "phase": "init", "runtimeVersion": "mock-lambda",
@@ -376,6 +433,8 @@ async fn run(args: &cli::Args) -> Result<Report> {
                 let at = api.pending_next_at().unwrap_or_else(Instant::now);
                 let init_ms = ms(at.duration_since(ext.started));
                 report.init_ms = Some(init_ms);
+                report.extension_vm_hwm_init_kb = process::vm_hwm_kb(ext.pid);
+                report.extension_cpu_init_ms = process::cpu_ms(ext.pid);
                 init_ok = true;
                 log(args, &format!("init done in {init_ms:.1} ms"));
                 telemetry.emit(
@@ -532,6 +591,8 @@ async fn run(args: &cli::Args) -> Result<Report> {
             let received = received_ids(&xray.snapshot().documents, cut);
             let post_runtime_ms =
                 next_at.map(|at| ms(at.saturating_duration_since(runtime_done_at)));
+            let delivered = telemetry.runtime_done_posted(&inv.request_id);
+            let (xray_calls, xray_service) = xray.calls_between(runtime_done_at, cut);
             let spans_sent = span_refs(&run);
             let received_before_next = received_of(&spans_sent, &received);
             let duration_ms = ms(cut.duration_since(invoke_started));
@@ -588,6 +649,16 @@ async fn run(args: &cli::Args) -> Result<Report> {
                 function_ms: fn_ms,
                 function_exit_code: run.exit_code,
                 function_timed_out: run.timed_out,
+                started_ms: ms(invoke_started.duration_since(started)),
+                runtime_done_ms: ms(runtime_done_at.duration_since(started)),
+                next_ms: next_at.map(|at| ms(at.duration_since(started))),
+                runtime_done_delivery_ms: delivered
+                    .map(|d| ms(d.saturating_duration_since(runtime_done_at))),
+                post_runtime_after_delivery_ms: next_at
+                    .zip(delivered)
+                    .map(|(n, d)| ms(n.saturating_duration_since(d))),
+                xray_calls_post_runtime: xray_calls,
+                xray_service_ms_post_runtime: ms(xray_service),
             });
             if timed_out {
                 // Lambda resets the sandbox after a timeout: SHUTDOWN (reason timeout), no more
@@ -625,9 +696,21 @@ async fn run(args: &cli::Args) -> Result<Report> {
             burst = Some(span_refs(&run));
         }
 
+        // ---- The endpoint's own round trip, while the extension is still frozen.
+        if args.xray_probe > 0 {
+            match xray::probe(&xray, xray_addr, args.xray_probe).await {
+                Ok(rtts) => report.xray_probe_rtt_ms = rtts.into_iter().map(ms).collect(),
+                Err(e) => {
+                    log(args, &format!("x-ray probe failed: {e}"));
+                    report.xray_probe_error = Some(e);
+                }
+            }
+        }
+
         // ---- Shutdown.
         ext.thaw();
         report.extension_vm_hwm_kb = process::vm_hwm_kb(ext.pid);
+        report.extension_cpu_ms = process::cpu_ms(ext.pid);
         if ext.exited().is_none() {
             let shutdown_at = Instant::now();
             let deadline = shutdown_at + SHUTDOWN_LIMIT;
@@ -685,7 +768,15 @@ async fn run(args: &cli::Args) -> Result<Report> {
     }
     report.extension_killed = ext.killed;
     report.exit_error = api.exit_error();
+    if let Some((samples, task)) = sampler {
+        // The sampler takes a last sample when the extension exits; give it a moment.
+        let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        report.samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
+    }
     let records = xray.snapshot();
+    report.xray_count_only = records.count_only;
+    report.xray_extension_documents = records.extension_documents;
+    report.xray_extension_spans = records.extension_spans;
     fill_span_results(&mut report, &records.documents, &invocation_ends, exit_at);
     report.xray_requests = records.requests;
     report.xray_rejected_requests = records.rejected;
@@ -822,14 +913,10 @@ mod tests {
             request_id: "r".into(),
             trace_header: "h".into(),
             spans_sent: spans.iter().map(|s| span(s)).collect(),
-            received_before_next: vec![],
-            received_by_end_of_next_invocation: vec![],
-            post_runtime_ms: None,
             runtime_done_sent: 1,
-            timed_out: false,
             function_ms: 1.0,
             function_exit_code: Some(0),
-            function_timed_out: false,
+            ..Default::default()
         }
     }
 

@@ -365,16 +365,87 @@ pub async fn run_function(
 
 /// `VmHWM` (peak resident set size, KiB) of `pid` from `/proc/<pid>/status`.
 pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM:")
+}
+
+/// `VmRSS` (resident set size now, KiB) of `pid` from `/proc/<pid>/status`.
+pub fn vm_rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmRSS:")
+}
+
+fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kb(&status, key)
+}
+
+/// The `<key> <n> kB` line of a `/proc/<pid>/status` text.
+fn parse_status_kb(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time `pid` has used (user + system, `utime + stime` of `/proc/<pid>/stat`), in
+/// milliseconds; the kernel counts in clock ticks (`sysconf(_SC_CLK_TCK)`, usually 100 Hz), so
+/// the resolution is 10 ms. None once the process is gone (reaped).
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_cpu_ms(&stat, clock_ticks_per_second())
+}
+
+/// The mock's own CPU time (user + system), in milliseconds.
+pub fn self_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_stat_cpu_ms(&stat, clock_ticks_per_second())
+}
+
+/// `utime + stime` (fields 14 and 15, proc(5)) of a `/proc/<pid>/stat` line, in ms. The
+/// command name (field 2) is in parentheses and may hold spaces: fields are counted after the
+/// last `)`.
+fn parse_stat_cpu_ms(stat: &str, ticks_per_second: u64) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After `)`: field 3 (state) is the first; utime is field 14, stime field 15.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    if ticks_per_second == 0 {
+        return None;
+    }
+    Some((utime + stime) as f64 * 1000.0 / ticks_per_second as f64)
+}
+
+/// `sysconf(_SC_CLK_TCK)` (no libc crate: std already links libc); 100 if unavailable.
+fn clock_ticks_per_second() -> u64 {
+    extern "C" {
+        fn sysconf(name: i32) -> i64;
+    }
+    /// `_SC_CLK_TCK` on Linux (every architecture).
+    const SC_CLK_TCK: i32 = 2;
+    // SAFETY: sysconf(3) takes an integer and returns an integer; no memory is shared.
+    let v = unsafe { sysconf(SC_CLK_TCK) };
+    u64::try_from(v).ok().filter(|v| *v > 0).unwrap_or(100)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_fields() {
+        let stat = "4242 (odd name) (x) S 1 4242 4242 0 -1 4194560 500 0 0 0 123 45 0 0 20 0 1 0";
+        assert_eq!(parse_stat_cpu_ms(stat, 100), Some(1680.0));
+        assert_eq!(parse_stat_cpu_ms("4242 (x) S 1", 100), None);
+        assert_eq!(parse_stat_cpu_ms("garbage", 100), None);
+        let status = "Name:\tx\nVmHWM:\t    8192 kB\nVmRSS:\t    4096 kB\n";
+        assert_eq!(parse_status_kb(status, "VmHWM:"), Some(8192));
+        assert_eq!(parse_status_kb(status, "VmRSS:"), Some(4096));
+        assert_eq!(parse_status_kb(status, "VmSwap:"), None);
+        // This process is alive: both readings work.
+        assert!(self_cpu_ms().is_some());
+        assert!(vm_rss_kb(std::process::id()).is_some());
+        assert!(cpu_ms(std::process::id()).is_some());
+    }
 
     #[test]
     fn span_lines() {

@@ -15,7 +15,7 @@ pub struct SpanRef {
     pub span_id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct InvocationReport {
     pub request_id: String,
     pub trace_header: String,
@@ -36,6 +36,42 @@ pub struct InvocationReport {
     pub function_ms: f64,
     pub function_exit_code: Option<i32>,
     pub function_timed_out: bool,
+    /// When the invocation started (ms since mock-lambda started).
+    pub started_ms: f64,
+    /// When `platform.runtimeDone` was emitted (the function's end), ms since mock-lambda
+    /// started.
+    pub runtime_done_ms: f64,
+    /// When the `/next` that ended the invocation arrived, ms since mock-lambda started.
+    pub next_ms: Option<f64>,
+    /// runtimeDone emission → start of the Telemetry API POST that carried it: the
+    /// subscription's buffering (`timeoutMs`, at least 25 ms), which Lambda imposes too.
+    pub runtime_done_delivery_ms: Option<f64>,
+    /// Start of that POST → `/next` arrival: the post-runtime duration without the Telemetry
+    /// API's buffering (what the extension itself spends, X-Ray round trips included).
+    pub post_runtime_after_delivery_ms: Option<f64>,
+    /// `PutTraceSegments` calls from the extension that arrived between runtimeDone and `/next`.
+    pub xray_calls_post_runtime: u64,
+    /// Their summed service time at the endpoint (arrival → answer ready), ms.
+    pub xray_service_ms_post_runtime: f64,
+}
+
+/// One `--sample-ms` sample.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Sample {
+    /// Ms since mock-lambda started.
+    pub t_ms: f64,
+    /// The extension's CPU time so far (user + system), ms; null once it is gone.
+    pub extension_cpu_ms: Option<f64>,
+    /// The extension's resident set size now (`VmRSS`), KiB.
+    pub extension_rss_kb: Option<u64>,
+    /// Its peak resident set size so far (`VmHWM`), KiB.
+    pub extension_hwm_kb: Option<u64>,
+    /// Documents from the extension X-Ray accepted so far (kept or counted).
+    pub xray_documents: u64,
+    /// Spans in them.
+    pub xray_spans: u64,
+    /// mock-lambda's own CPU time so far, ms.
+    pub mock_cpu_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +142,13 @@ pub struct Report {
     /// The extension's peak resident set size (`VmHWM` of `/proc/<pid>/status`, KiB), read
     /// just before SHUTDOWN; null when unreadable.
     pub extension_vm_hwm_kb: Option<u64>,
+    /// The same, read when the extension's first `/next` arrived (end of init).
+    pub extension_vm_hwm_init_kb: Option<u64>,
+    /// The extension's CPU time (user + system, `/proc/<pid>/stat`, 10 ms resolution) at the
+    /// end of init, ms.
+    pub extension_cpu_init_ms: Option<f64>,
+    /// The same just before SHUTDOWN, ms.
+    pub extension_cpu_ms: Option<f64>,
     /// `--initialization-type`.
     pub initialization_type: String,
     /// `--telemetry-quirk` values in effect.
@@ -135,8 +178,21 @@ pub struct Report {
     /// Datagrams rejected (bad header, no document, not JSON).
     pub xray_udp_malformed: u64,
     pub xray_udp_rejections: Vec<String>,
-    /// Accepted documents (extension and, with `--lambda-segments`, Lambda's own).
+    /// Accepted documents (extension and, with `--lambda-segments`, Lambda's own); empty
+    /// with `--xray-count-only`.
     pub documents: Vec<DocumentReport>,
+    /// `--xray-count-only`: documents were counted, not kept (span accounting does not apply).
+    pub xray_count_only: bool,
+    /// Documents from the extension X-Ray accepted (kept or counted).
+    pub xray_extension_documents: u64,
+    /// Spans in them (documents and embedded subsegments).
+    pub xray_extension_spans: u64,
+    /// `--xray-probe`: each round trip of the replayed call, ms.
+    pub xray_probe_rtt_ms: Vec<f64>,
+    /// Why the probe failed, if it did.
+    pub xray_probe_error: Option<String>,
+    /// `--sample-ms` samples, in time order.
+    pub samples: Vec<Sample>,
     /// Totals of spans sent, received, lost, duplicated.
     pub span_counts: SpanCounts,
     /// Spans sent (invocations and shutdown burst) and never received by the end.
@@ -273,9 +329,15 @@ impl Report {
         if let Some(kb) = self.extension_vm_hwm_kb {
             let _ = writeln!(
                 s,
-                "extension peak RSS (VmHWM): {:.1} MiB",
-                kb as f64 / 1024.0
+                "extension peak RSS (VmHWM): {:.1} MiB{}",
+                kb as f64 / 1024.0,
+                self.extension_vm_hwm_init_kb
+                    .map(|i| format!(" ({:.1} MiB at the end of init)", i as f64 / 1024.0))
+                    .unwrap_or_default()
             );
+        }
+        if let Some(cpu) = self.extension_cpu_ms {
+            let _ = writeln!(s, "extension CPU time before SHUTDOWN: {cpu:.0} ms");
         }
         if let Some(e) = &self.exit_error {
             let _ = writeln!(s, "exit error: {} {}", e.error_type, e.body);
@@ -288,6 +350,28 @@ impl Report {
             self.xray_injected_failures,
             self.documents.len()
         );
+        if self.xray_count_only {
+            let _ = writeln!(
+                s,
+                "x-ray (count only): {} documents, {} spans from the extension",
+                self.xray_extension_documents, self.xray_extension_spans
+            );
+        }
+        if !self.xray_probe_rtt_ms.is_empty() {
+            let mut v = self.xray_probe_rtt_ms.clone();
+            v.sort_by(f64::total_cmp);
+            let _ = writeln!(
+                s,
+                "x-ray probe: {} replays of the last call, round trip median {:.3} ms (min {:.3}, max {:.3})",
+                v.len(),
+                v[v.len() / 2],
+                v[0],
+                v[v.len() - 1]
+            );
+        }
+        if let Some(e) = &self.xray_probe_error {
+            let _ = writeln!(s, "x-ray probe failed: {e}");
+        }
         if !self.xray_faults_injected.is_empty() {
             let faults: Vec<String> = self
                 .xray_faults_injected
@@ -618,14 +702,11 @@ mod tests {
                 trace_id: "t".into(),
                 span_id: "s1".into(),
             }],
-            received_before_next: vec![],
-            received_by_end_of_next_invocation: vec![],
             post_runtime_ms: Some(1.0),
             runtime_done_sent: 1,
-            timed_out: false,
             function_ms: 1.0,
             function_exit_code: Some(0),
-            function_timed_out: false,
+            ..Default::default()
         };
         let mut r = Report {
             init_ms: Some(1.0),
@@ -668,9 +749,36 @@ mod tests {
             "lost_spans",
             "duplicate_spans",
             "span_counts",
+            "extension_vm_hwm_init_kb",
+            "extension_cpu_ms",
+            "xray_count_only",
+            "xray_extension_documents",
+            "xray_extension_spans",
+            "xray_probe_rtt_ms",
+            "samples",
         ] {
             assert!(v.get(k).is_some(), "{k}");
         }
+        for k in [
+            "runtime_done_delivery_ms",
+            "post_runtime_after_delivery_ms",
+            "xray_calls_post_runtime",
+            "next_ms",
+        ] {
+            assert!(v["invocations"][0].get(k).is_some(), "{k}");
+        }
+        r.xray_count_only = true;
+        r.xray_extension_documents = 7;
+        r.xray_extension_spans = 9;
+        r.xray_probe_rtt_ms = vec![0.3, 0.1, 0.2];
+        let text = r.summary();
+        assert!(
+            text.contains("x-ray (count only): 7 documents, 9 spans"),
+            "{text}"
+        );
+        assert!(text.contains("round trip median 0.200 ms"), "{text}");
+        r.xray_count_only = false;
+        r.xray_probe_rtt_ms.clear();
         assert!(v["invocations"][0]
             .get("received_by_end_of_next_invocation")
             .is_some());

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -253,8 +254,13 @@ struct HubState {
 pub struct Telemetry {
     state: Mutex<HubState>,
     stats: Arc<Mutex<DeliveryStats>>,
+    /// When the first POST carrying each request id's `platform.runtimeDone` started.
+    runtime_done_posted: PostedAt,
     log_mode: LogMode,
 }
+
+/// Request id → when the POST carrying its `platform.runtimeDone` started.
+type PostedAt = Arc<Mutex<HashMap<String, Instant>>>;
 
 impl Telemetry {
     /// A hub with the default log mode.
@@ -274,6 +280,7 @@ impl Telemetry {
                 logs: 0,
             }),
             stats: Arc::new(Mutex::new(DeliveryStats::default())),
+            runtime_done_posted: Arc::new(Mutex::new(HashMap::new())),
             log_mode,
         }
     }
@@ -404,11 +411,25 @@ impl Telemetry {
         }
         st.types = sub.types.clone();
         st.tx = Some(tx);
-        tokio::spawn(deliver(sub, rx, self.stats.clone()));
+        tokio::spawn(deliver(
+            sub,
+            rx,
+            self.stats.clone(),
+            self.runtime_done_posted.clone(),
+        ));
     }
 
     pub fn stats(&self) -> DeliveryStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// When the first POST carrying `request_id`'s `platform.runtimeDone` to the subscriber
+    /// started (the end of the Telemetry API's buffering); None if not sent yet.
+    pub fn runtime_done_posted(&self, request_id: &str) -> Option<Instant> {
+        self.runtime_done_posted
+            .lock()
+            .ok()
+            .and_then(|m| m.get(request_id).copied())
     }
 }
 
@@ -435,7 +456,9 @@ async fn deliver(
     sub: Subscription,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     stats: Arc<Mutex<DeliveryStats>>,
+    posted: PostedAt,
 ) {
+    let stats = (stats, posted);
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let timeout = Duration::from_millis(sub.timeout_ms);
     let mut buf: Vec<Value> = Vec::new();
@@ -483,15 +506,30 @@ async fn deliver(
     }
 }
 
+/// Records, for each `platform.runtimeDone` in `batch`, that a POST carrying it started `at`
+/// (the first such POST only).
+fn note_runtime_done(posted: &PostedAt, batch: &[Value], at: Instant) {
+    let Ok(mut m) = posted.lock() else { return };
+    for ev in batch {
+        if ev.get("type").and_then(Value::as_str) != Some("platform.runtimeDone") {
+            continue;
+        }
+        if let Some(id) = ev.pointer("/record/requestId").and_then(Value::as_str) {
+            m.entry(id.to_string()).or_insert(at);
+        }
+    }
+}
+
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 async fn post(
     client: &HttpClient,
     sub: &Subscription,
     batch: Vec<Value>,
-    stats: &Mutex<DeliveryStats>,
+    (stats, posted): &(Arc<Mutex<DeliveryStats>>, PostedAt),
 ) {
     let n = batch.len() as u64;
+    note_runtime_done(posted, &batch, Instant::now());
     let body = Bytes::from(Value::Array(batch).to_string());
     let mut backoff = Duration::from_millis(20);
     for attempt in 1..=DELIVERY_ATTEMPTS {
@@ -689,6 +727,9 @@ mod tests {
             types(&b[1]),
             vec!["platform.report", "platform.runtimeDone"]
         );
+        // The POST that carried request r's runtimeDone is noted (post-runtime figures).
+        assert!(t.runtime_done_posted("r").is_some());
+        assert!(t.runtime_done_posted("other").is_none());
         // Unsubscribed categories are dropped in the default log mode.
         t.log(LogCategory::Function, "hello");
         t.log(LogCategory::Extension, "ext");

@@ -9,18 +9,27 @@
 //! `down` fault closes the listening socket (connections refused) and every open connection
 //! for its window. The daemon socket (`--daemon-udp`, [`crate::daemon`]) records into the
 //! same [`Records`].
+//!
+//! For load tests (`--xray-count-only`) the endpoint still verifies each call's signature and
+//! answers it as X-Ray does (invalid documents come back in `UnprocessedTraceSegments`), but
+//! only counts the documents and the spans in them instead of keeping them. For the
+//! post-runtime figures it times every call (arrival → answer ready, [`CallTiming`]) and can
+//! replay the extension's last accepted call from a client of its own ([`probe`]), which
+//! gives the endpoint's own round trip.
 
 use crate::faults::{Fault, FaultQueue, FaultSpec, Take, DOWN_KEY};
 use crate::http_util::{json, read_body, Resp};
 use aws_sdk_xray::config::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -53,6 +62,11 @@ pub const SOURCE_LAMBDA: &str = "lambda";
 const FAULT_LOG_CAP: usize = 500;
 /// Rejection reasons kept for the report.
 const REJECTIONS_CAP: usize = 20;
+/// Call timings kept (the first ones; enough for 100,000 calls).
+const CALLS_CAP: usize = 100_000;
+/// Header that marks a [`probe`] call: answered as usual, never recorded or counted as the
+/// extension's. Not a signed header, so the replayed signature still verifies.
+pub const PROBE_HEADER: &str = "x-mock-probe";
 
 /// One document as received.
 #[derive(Debug, Clone)]
@@ -87,6 +101,16 @@ pub struct FaultEvent {
     pub call: Option<u64>,
 }
 
+/// One `PutTraceSegments` call from the extension, timed by the endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct CallTiming {
+    /// When the request head arrived.
+    pub at: Instant,
+    /// Arrival → answer ready (body read, signature verified, documents parsed and recorded or
+    /// counted); the answer is written right after. Injected delays (`slow`) included.
+    pub service: Duration,
+}
+
 /// What the endpoint saw.
 #[derive(Debug, Default, Clone)]
 pub struct Records {
@@ -112,6 +136,17 @@ pub struct Records {
     pub udp_malformed: u64,
     /// Why datagrams were rejected (first 20).
     pub udp_rejections: Vec<String>,
+    /// `--xray-count-only`: documents are counted, not kept in `documents`.
+    pub count_only: bool,
+    /// Documents accepted from the extension (over HTTP and UDP), kept or counted.
+    pub extension_documents: u64,
+    /// Spans in them (each document and each subsegment embedded in it).
+    pub extension_spans: u64,
+    /// Timing of each `POST /TraceSegments` call from the extension that got an answer
+    /// (first [`CALLS_CAP`]).
+    pub calls: Vec<CallTiming>,
+    /// [`probe`] calls answered.
+    pub probe_requests: u64,
 }
 
 /// The connection is closed without an answer: the endpoint is down.
@@ -122,6 +157,8 @@ pub struct Down;
 pub struct Xray {
     started: Instant,
     records: Mutex<Records>,
+    /// The extension's last call answered 200 (for [`probe`]).
+    last_put: Mutex<Option<StoredPut>>,
     faults: Mutex<FaultQueue>,
     /// Wakes the accept loop when the fault queue may have changed.
     changed: Notify,
@@ -141,6 +178,7 @@ impl Xray {
         Self {
             started,
             records: Mutex::new(records),
+            last_put: Mutex::new(None),
             faults: Mutex::new(FaultQueue::new(faults, Instant::now())),
             changed: Notify::new(),
             cut: watch::channel(0).0,
@@ -157,6 +195,28 @@ impl Xray {
 
     pub fn snapshot(&self) -> Records {
         self.lock().clone()
+    }
+
+    /// `--xray-count-only`: count documents and spans instead of keeping the documents.
+    pub fn with_count_only(self, count_only: bool) -> Self {
+        self.lock().count_only = count_only;
+        self
+    }
+
+    /// Documents and spans accepted from the extension so far (cheap: no copy).
+    pub fn delivered(&self) -> (u64, u64) {
+        let r = self.lock();
+        (r.extension_documents, r.extension_spans)
+    }
+
+    /// Calls from the extension that arrived in `[from, to]`: how many, and their summed
+    /// service time.
+    pub fn calls_between(&self, from: Instant, to: Instant) -> (u64, Duration) {
+        let r = self.lock();
+        r.calls
+            .iter()
+            .filter(|c| c.at >= from && c.at <= to)
+            .fold((0, Duration::ZERO), |(n, t), c| (n + 1, t + c.service))
     }
 
     fn ms_since_start(&self, at: Instant) -> f64 {
@@ -220,6 +280,16 @@ impl Xray {
         let at = Instant::now();
         let received_ms = self.ms_since_start(at);
         let mut r = self.lock();
+        if source == SOURCE_EXTENSION {
+            r.extension_documents += docs.len() as u64;
+            r.extension_spans += docs
+                .iter()
+                .map(|d| document_ids(d).len() as u64)
+                .sum::<u64>();
+            if r.count_only {
+                return;
+            }
+        }
         for document in docs {
             let problems = document_problems(&document);
             r.documents.push(ReceivedDoc {
@@ -319,6 +389,25 @@ pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Result<Resp, Dow
             &json!({"__type": "UnknownOperationException", "message": "mock X-Ray serves only POST /TraceSegments"}),
         ));
     }
+    let arrived = Instant::now();
+    if req.headers().contains_key(PROBE_HEADER) {
+        return Ok(serve_probe(&xray, req).await);
+    }
+    let resp = serve_put(&xray, req).await;
+    if resp.is_ok() {
+        let mut r = xray.lock();
+        if r.calls.len() < CALLS_CAP {
+            r.calls.push(CallTiming {
+                at: arrived,
+                service: arrived.elapsed(),
+            });
+        }
+    }
+    resp
+}
+
+/// One `PutTraceSegments` call from the extension: faults, then [`process`].
+async fn serve_put(xray: &Arc<Xray>, req: Request<Incoming>) -> Result<Resp, Down> {
     if xray.down_until(Instant::now()).is_some() {
         xray.lock().down_dropped += 1;
         return Err(Down);
@@ -357,23 +446,51 @@ pub async fn handle(xray: Arc<Xray>, req: Request<Incoming>) -> Result<Resp, Dow
         }
         Some(f @ Fault::Slow(delay)) => {
             xray.count(f.key(), Some(call_no));
-            let resp = process(&xray, &parts, &body, None, call_no);
+            let resp = process(xray, &parts, &body, None, call_no, false);
             tokio::time::sleep(delay).await;
             Ok(resp)
         }
-        other => Ok(process(&xray, &parts, &body, other, call_no)),
+        other => {
+            let resp = process(xray, &parts, &body, other, call_no, false);
+            if other.is_none() && resp.status() == StatusCode::OK {
+                if let Ok(mut last) = xray.last_put.lock() {
+                    *last = Some(StoredPut {
+                        path_and_query: parts
+                            .uri
+                            .path_and_query()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_else(|| "/TraceSegments".into()),
+                        headers: parts.headers.clone(),
+                        body,
+                    });
+                }
+            }
+            Ok(resp)
+        }
     }
+}
+
+/// A [`probe`] call: verified and parsed like any call, never faulted, recorded or counted as
+/// the extension's.
+async fn serve_probe(xray: &Xray, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return xray.reject(StatusCode::BAD_REQUEST, "InvalidRequestException", &e),
+    };
+    process(xray, &parts, &body, None, 0, true)
 }
 
 /// Verifies, parses and records one call. `fault` is `Unprocessed` or `Invalid` (every
 /// document returned unprocessed, nothing recorded) or None; a rejected call gives its fault
-/// back to the queue.
+/// back to the queue. A `probe` call is answered the same way but nothing is recorded.
 fn process(
     xray: &Xray,
     parts: &http::request::Parts,
     body: &[u8],
     fault: Option<Fault>,
     call_no: u64,
+    probe: bool,
 ) -> Resp {
     let give_back = || {
         if let Some(f) = fault {
@@ -396,9 +513,9 @@ fn process(
         return xray.reject(StatusCode::FORBIDDEN, "InvalidSignatureException", &e);
     }
     let docs = match serde_json::from_slice::<Value>(body) {
-        Ok(v) => match v.get("TraceSegmentDocuments").and_then(Value::as_array) {
-            Some(a) => a.clone(),
-            None => {
+        Ok(Value::Object(mut v)) => match v.remove("TraceSegmentDocuments") {
+            Some(Value::Array(a)) => a,
+            _ => {
                 give_back();
                 return xray.reject(
                     StatusCode::BAD_REQUEST,
@@ -407,6 +524,14 @@ fn process(
                 );
             }
         },
+        Ok(_) => {
+            give_back();
+            return xray.reject(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestException",
+                "TraceSegmentDocuments is required and must be a list",
+            );
+        }
         Err(e) => {
             give_back();
             return xray.reject(
@@ -443,37 +568,176 @@ fn process(
             &json!({"UnprocessedTraceSegments": unprocessed}),
         );
     }
+    let count_only = xray.lock().count_only;
     let mut unprocessed = Vec::new();
     let mut accepted = Vec::new();
+    let (mut counted_docs, mut counted_spans) = (0u64, 0u64);
     for d in docs {
-        let parsed = match d.as_str() {
+        let text = match d.as_str() {
             Some(s) if s.len() > MAX_DOCUMENT_BYTES => Err(format!(
                 "document is {} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit",
                 s.len()
             )),
-            Some(s) => serde_json::from_str::<Value>(s)
-                .map_err(|e| format!("document is not JSON: {e}"))
-                .and_then(|v| {
-                    if v.is_object() {
-                        Ok(v)
-                    } else {
-                        Err("document is not a JSON object".into())
-                    }
-                }),
+            Some(s) => Ok(s),
             None => Err("document is not a string".into()),
         };
-        match parsed {
-            Ok(document) => accepted.push(document),
-            Err(message) => unprocessed.push(
+        let outcome = text.and_then(|s| {
+            if count_only {
+                count_spans(s).map(|n| {
+                    counted_docs += 1;
+                    counted_spans += n;
+                })
+            } else {
+                parse_document(s).map(|v| accepted.push(v))
+            }
+        });
+        if let Err(message) = outcome {
+            unprocessed.push(
                 json!({"Id": best_effort_id(&d), "ErrorCode": "InvalidSegment", "Message": message}),
-            ),
+            );
         }
     }
-    xray.accept(accepted, "http", SOURCE_EXTENSION);
+    if probe {
+        xray.lock().probe_requests += 1;
+    } else if count_only {
+        let mut r = xray.lock();
+        r.extension_documents += counted_docs;
+        r.extension_spans += counted_spans;
+    } else {
+        xray.accept(accepted, "http", SOURCE_EXTENSION);
+    }
     json(
         StatusCode::OK,
         &json!({"UnprocessedTraceSegments": unprocessed}),
     )
+}
+
+/// A document string parsed into a JSON object.
+fn parse_document(s: &str) -> Result<Value, String> {
+    serde_json::from_str::<Value>(s)
+        .map_err(|e| format!("document is not JSON: {e}"))
+        .and_then(|v| {
+            if v.is_object() {
+                Ok(v)
+            } else {
+                Err("document is not a JSON object".into())
+            }
+        })
+}
+
+/// The shape `--xray-count-only` reads of a document: its embedded subsegments, every other
+/// field skipped without being kept.
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(default)]
+    subsegments: Vec<Shape>,
+}
+
+impl Shape {
+    fn spans(&self) -> u64 {
+        1 + self.subsegments.iter().map(Shape::spans).sum::<u64>()
+    }
+}
+
+/// Spans in a document (itself and every embedded subsegment), without keeping it; `Err` when
+/// it is not a JSON object (or `subsegments` is not a list of objects).
+fn count_spans(s: &str) -> Result<u64, String> {
+    if !s.trim_start().starts_with('{') {
+        return Err("document is not a JSON object".into());
+    }
+    serde_json::from_str::<Shape>(s)
+        .map(|shape| shape.spans())
+        .map_err(|e| format!("document is not JSON: {e}"))
+}
+
+/// The extension's last call answered 200, kept for [`probe`].
+#[derive(Debug, Clone)]
+struct StoredPut {
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// Replays the extension's last accepted `PutTraceSegments` call (same headers, so the same
+/// signature, and the same body) `n` times, one after the other over one kept-alive
+/// connection, marked with [`PROBE_HEADER`] so nothing is recorded; returns each round trip
+/// (request written → whole answer read), the endpoint's own round trip for that call. The
+/// client runs on a thread and runtime of its own, so, like the extension, it is scheduled
+/// apart from the endpoint (an in-runtime client would see a shorter round trip than any
+/// other process can). `Err` when the extension made no such call or a probe call fails.
+pub async fn probe(xray: &Xray, addr: SocketAddr, n: usize) -> Result<Vec<Duration>, String> {
+    let stored = xray
+        .last_put
+        .lock()
+        .ok()
+        .and_then(|l| l.clone())
+        .ok_or("the extension made no accepted PutTraceSegments call to replay")?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("xray-probe".into())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(replay(stored, addr, n)),
+                Err(e) => Err(format!("cannot start the probe runtime: {e}")),
+            };
+            let _ = tx.send(result);
+        })
+        .map_err(|e| format!("cannot start the probe thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the probe thread ended without an answer".to_string())?
+}
+
+/// The client side of [`probe`].
+async fn replay(stored: StoredPut, addr: SocketAddr, n: usize) -> Result<Vec<Duration>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let mut out = Vec::with_capacity(n);
+    let result = async {
+        for _ in 0..n {
+            let mut req = Request::post(stored.path_and_query.as_str())
+                .body(Full::new(stored.body.clone()))
+                .map_err(|e| format!("cannot build the probe request: {e}"))?;
+            *req.headers_mut() = stored.headers.clone();
+            req.headers_mut()
+                .insert(PROBE_HEADER, hyper::header::HeaderValue::from_static("1"));
+            sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection closed: {e}"))?;
+            let t = Instant::now();
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("probe call failed: {e}"))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("probe answer: {e}"))?
+                .to_bytes();
+            out.push(t.elapsed());
+            if status != StatusCode::OK {
+                return Err(format!(
+                    "probe call answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    conn.abort();
+    result.map(|()| out)
 }
 
 /// The `id` of a document string, best effort (as X-Ray reports it), else "".
@@ -983,6 +1247,90 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status(), 403);
         assert_eq!(xray.snapshot().rejected, 1);
+    }
+
+    #[tokio::test]
+    async fn count_only_counts_documents_and_spans_without_keeping_them() {
+        let xray = Arc::new(Xray::new(Instant::now(), &[]).with_count_only(true));
+        let addr = serve(xray.clone()).await.unwrap();
+        let client = sdk_client(addr, None);
+        let nested = json!({"name": "svc", "id": "aaaaaaaaaaaaaaaa", "trace_id": "1-581cf771-a006649127e371903a2de979",
+            "start_time": 1.0, "end_time": 2.0,
+            "subsegments": [{"id": "bbbbbbbbbbbbbbbb", "name": "x", "start_time": 1.0, "end_time": 1.5,
+                             "subsegments": [{"id": "cccccccccccccccc", "name": "y", "start_time": 1.1, "end_time": 1.2}]}]})
+        .to_string();
+        let out = client
+            .put_trace_segments()
+            .trace_segment_documents(doc("1111111111111111"))
+            .trace_segment_documents(nested)
+            .trace_segment_documents("{not json")
+            .trace_segment_documents("[1, 2]")
+            .send()
+            .await
+            .unwrap();
+        // Bad documents are answered as X-Ray does, and not counted.
+        let un = out.unprocessed_trace_segments();
+        assert_eq!(un.len(), 2);
+        assert!(un.iter().all(|u| u.error_code() == Some("InvalidSegment")));
+        client
+            .put_trace_segments()
+            .trace_segment_documents(doc("2222222222222222"))
+            .send()
+            .await
+            .unwrap();
+        let r = xray.snapshot();
+        assert!(r.count_only);
+        assert_eq!((r.extension_documents, r.extension_spans), (3, 5));
+        assert_eq!(xray.delivered(), (3, 5));
+        assert!(r.documents.is_empty(), "count-only keeps no document");
+        assert_eq!((r.requests, r.rejected), (2, 0));
+        // Unsigned calls are still refused.
+        let plain: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let resp = plain
+            .request(
+                hyper::Request::post(format!("http://{addr}/TraceSegments"))
+                    .body(http_body_util::Full::from(
+                        r#"{"TraceSegmentDocuments":[]}"#,
+                    ))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+        assert_eq!(xray.delivered(), (3, 5));
+    }
+
+    #[tokio::test]
+    async fn calls_are_timed_and_the_probe_replays_the_last_one_without_recording_it() {
+        let xray = Arc::new(Xray::new(Instant::now(), &[]));
+        let addr = serve(xray.clone()).await.unwrap();
+        // Nothing to replay yet.
+        assert!(probe(&xray, addr, 3).await.is_err());
+        let before = Instant::now();
+        sdk_client(addr, None)
+            .put_trace_segments()
+            .trace_segment_documents(doc("1111111111111111"))
+            .send()
+            .await
+            .unwrap();
+        let after = Instant::now();
+        let rtts = probe(&xray, addr, 5).await.unwrap();
+        assert_eq!(rtts.len(), 5);
+        assert!(rtts.iter().all(|d| *d > Duration::ZERO));
+        let r = xray.snapshot();
+        // The replays verified (same signature) and were answered, but only the extension's
+        // call is recorded and timed.
+        assert_eq!(r.probe_requests, 5);
+        assert_eq!((r.requests, r.rejected), (1, 0));
+        assert_eq!(r.documents.len(), 1);
+        assert_eq!(r.extension_documents, 1);
+        assert_eq!(r.calls.len(), 1);
+        let (n, service) = xray.calls_between(before, after);
+        assert_eq!(n, 1);
+        assert!(service <= after - before);
+        assert_eq!(xray.calls_between(after, Instant::now()).0, 0);
     }
 
     #[tokio::test]

@@ -1,0 +1,137 @@
+//! The stand-in's load-test options with the real binary: `--xray-count-only` (with
+//! `examples/loadgen.rs`), `--sample-ms` and `--xray-probe` (with the demo function). They
+//! feed `benches/lambda.rs`; these tests check what they report, never how fast anything is.
+
+#[path = "support/mock.rs"]
+mod mock;
+
+use std::path::{Path, PathBuf};
+
+use mock::{assert_clean_exit, extension_log, Setup};
+use serde_json::Value;
+
+/// `make test` builds the examples (`cargo build --examples`) before running the tests.
+fn loadgen() -> PathBuf {
+    let f = Path::new(mock::extension())
+        .parent()
+        .expect("binary dir")
+        .join("examples")
+        .join("loadgen");
+    assert!(
+        f.exists(),
+        "{} not built: run `cargo build --examples` (make test does)",
+        f.display()
+    );
+    f
+}
+
+fn loadgen_args(out: &Path, spans_per_request: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    for (k, val) in [
+        ("--spans-per-request", spans_per_request.to_string()),
+        ("--duration-ms", "300".to_string()),
+        ("--rate", "2000".to_string()),
+        ("--concurrency", "2".to_string()),
+        ("--out", out.display().to_string()),
+    ] {
+        v.extend(["--function-arg".to_string(), k.to_string()]);
+        v.extend(["--function-arg".to_string(), val]);
+    }
+    v
+}
+
+#[test]
+fn count_only_counts_every_span_the_load_generator_sent_over_http_and_grpc() {
+    for (protocol, spr) in [("http", 50), ("grpc", 7)] {
+        let s = Setup::new();
+        let config = s.lambda_config("    flush: periodic,100\n");
+        let out = s.dir.path().join("loadgen.jsonl");
+        let mut extra = vec![
+            "--xray-count-only".to_string(),
+            "--sample-ms".to_string(),
+            "20".to_string(),
+            "--invocations".to_string(),
+            "1".to_string(),
+        ];
+        extra.extend(loadgen_args(&out, spr));
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (report, _) = s.run_function(&loadgen(), &config, protocol, &extra);
+        assert_clean_exit(&report);
+        let totals: Value = serde_json::from_str(
+            std::fs::read_to_string(&out)
+                .expect("loadgen totals")
+                .lines()
+                .last()
+                .expect("a line"),
+        )
+        .expect("totals JSON");
+        let sent = totals["spans_sent"].as_u64().expect("spans_sent");
+        assert!(sent > 0, "{totals}");
+        assert_eq!(totals["requests_failed"], Value::from(0), "{totals}");
+        assert_eq!(sent % spr as u64, 0, "whole requests: {totals}");
+        let log = extension_log(&report);
+        // Every span reached the endpoint and was counted (one document per span), none kept.
+        assert_eq!(report["xray_count_only"], Value::Bool(true));
+        assert_eq!(report["xray_extension_spans"].as_u64(), Some(sent), "{log}");
+        assert_eq!(
+            report["xray_extension_documents"].as_u64(),
+            Some(sent),
+            "{log}"
+        );
+        assert!(report["documents"].as_array().is_some_and(Vec::is_empty));
+        // In count-only mode loadgen prints no SPAN lines: no per-span accounting.
+        assert_eq!(report["span_counts"]["sent"], Value::from(0));
+        assert_eq!(
+            report["invocations"][0]["function_exit_code"],
+            Value::from(0)
+        );
+        // Samples: the extension's CPU time and RSS while it ran, X-Ray's counts.
+        let samples = report["samples"].as_array().expect("samples");
+        assert!(samples.len() >= 3, "{samples:?}");
+        assert!(samples.iter().any(|x| x["extension_cpu_ms"].is_number()));
+        assert!(samples
+            .iter()
+            .any(|x| x["extension_rss_kb"].as_u64() > Some(0)));
+        let counts: Vec<u64> = samples
+            .iter()
+            .filter_map(|x| x["xray_spans"].as_u64())
+            .collect();
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+        assert!(report["extension_cpu_ms"].is_number());
+        assert!(report["extension_vm_hwm_init_kb"].as_u64() > Some(0));
+    }
+}
+
+#[test]
+fn the_probe_replays_the_last_call_and_post_runtime_is_split_at_the_telemetry_post() {
+    let s = Setup::new();
+    let config = s.lambda_config("    flush: end\n");
+    let (report, _) = s.run(
+        &config,
+        "http",
+        &["--invocations", "3", "--xray-probe", "5"],
+    );
+    assert_clean_exit(&report);
+    let rtts = report["xray_probe_rtt_ms"].as_array().expect("probe");
+    assert_eq!(rtts.len(), 5, "{}", report["xray_probe_error"]);
+    assert!(report["xray_probe_error"].is_null());
+    // The replays are not the extension's: nothing lost, nothing duplicated.
+    mock::assert_nothing_lost_or_duplicated(&report);
+    for inv in report["invocations"].as_array().expect("invocations") {
+        let total = inv["post_runtime_ms"].as_f64().expect("post_runtime_ms");
+        let buffering = inv["runtime_done_delivery_ms"]
+            .as_f64()
+            .expect("runtime_done_delivery_ms");
+        let after = inv["post_runtime_after_delivery_ms"]
+            .as_f64()
+            .expect("post_runtime_after_delivery_ms");
+        // The two parts add up to the whole (each rounded to the microsecond).
+        assert!((buffering + after - total).abs() < 0.01, "{inv}");
+        // With `end`, the flush's call to X-Ray comes between runtimeDone and /next.
+        assert!(inv["xray_calls_post_runtime"].as_u64() >= Some(1), "{inv}");
+        assert!(
+            inv["next_ms"].as_f64() >= inv["runtime_done_ms"].as_f64(),
+            "{inv}"
+        );
+    }
+}
