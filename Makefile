@@ -51,7 +51,7 @@ layer-check: layer
 ## (init vs the floor extension, memory, post-runtime, throughput) as one table.
 bench:
 	$(CARGO) build --profile bench --bins --examples
-	$(CARGO) bench --bench translate --bench codec
+	$(CARGO) bench --bench translate --bench codec --bench processors
 	$(CARGO) bench --bench lambda
 
 clean:
