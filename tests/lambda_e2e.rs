@@ -227,6 +227,7 @@ fn a_taken_port_fails_init_naming_the_port_and_the_key() {
     let s = Setup::new();
     let cfg = s.default_config();
     let _held = std::net::TcpListener::bind(("127.0.0.1", s.http_port)).expect("hold port");
+    s.keep_ports.set(true);
     let (report, _) = s.run(&cfg, "http", &["--invocations", "1"]);
     let err = &report["init_error"];
     assert!(!err.is_null(), "{report}");

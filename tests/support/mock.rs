@@ -46,6 +46,9 @@ pub struct Setup {
     pub dir: tempfile::TempDir,
     pub grpc_port: u16,
     pub http_port: u16,
+    /// Set by tests that hold a port on purpose: a port clash at init is then the result, not
+    /// a race to retry with fresh ports.
+    pub keep_ports: std::cell::Cell<bool>,
 }
 
 impl Default for Setup {
@@ -60,6 +63,7 @@ impl Setup {
             dir: tempfile::tempdir().expect("tempdir"),
             grpc_port: free_port(),
             http_port: free_port(),
+            keep_ports: std::cell::Cell::new(false),
         }
     }
 
@@ -127,31 +131,58 @@ impl Setup {
         extra: &[&str],
     ) -> (Value, String) {
         let report = self.dir.path().join("report.json");
-        let _ = std::fs::remove_file(&report);
-        let out = Command::new(mock())
-            .args(["--extension", extension()])
-            .arg("--function")
-            .arg(function)
-            .args(["--protocol", protocol])
-            .arg("--config")
-            .arg(config)
-            .args(["--otlp-endpoint", &self.endpoint(protocol)])
-            .arg("--report")
-            .arg(&report)
-            .arg("--quiet")
-            .args(extra)
-            .output()
-            .expect("run mock-lambda");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
-            panic!(
-                "no report ({e}); status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-                out.status
-            )
-        });
-        let value: Value = serde_json::from_str(&text).expect("report JSON");
-        (value, stdout)
+        let (mut grpc, mut http) = (self.grpc_port, self.http_port);
+        for attempt in 0.. {
+            let _ = std::fs::remove_file(&report);
+            let endpoint = match protocol {
+                "grpc" => format!("http://127.0.0.1:{grpc}"),
+                _ => format!("http://127.0.0.1:{http}"),
+            };
+            let out = Command::new(mock())
+                .args(["--extension", extension()])
+                .arg("--function")
+                .arg(function)
+                .args(["--protocol", protocol])
+                .arg("--config")
+                .arg(config)
+                .args(["--otlp-endpoint", &endpoint])
+                .arg("--report")
+                .arg(&report)
+                .arg("--quiet")
+                .args(extra)
+                .output()
+                .expect("run mock-lambda");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
+                panic!(
+                    "no report ({e}); status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+                    out.status
+                )
+            });
+            let value: Value = serde_json::from_str(&text).expect("report JSON");
+            // A port picked by `free_port` can be taken, before the extension binds it, as
+            // the local port of some other test's outgoing connection. Pick fresh ports and
+            // run again (unless the test holds the port on purpose: `keep_ports`).
+            let clash = value["init_error"]["error_type"] == "Extension.PortUnavailable";
+            let ours = config
+                .to_string_lossy()
+                .starts_with(&*self.dir.path().to_string_lossy());
+            if clash && ours && !self.keep_ports.get() && attempt < 3 {
+                if let Ok(yaml) = std::fs::read_to_string(config) {
+                    let (g, h) = (free_port(), free_port());
+                    let yaml = yaml
+                        .replace(&format!(":{grpc}\n"), &format!(":{g}\n"))
+                        .replace(&format!(":{http}\n"), &format!(":{h}\n"));
+                    if std::fs::write(config, yaml).is_ok() {
+                        (grpc, http) = (g, h);
+                        continue;
+                    }
+                }
+            }
+            return (value, stdout);
+        }
+        unreachable!("the loop returns")
     }
 }
 

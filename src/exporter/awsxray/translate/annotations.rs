@@ -7,7 +7,9 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::attrs::Attrs;
-use super::value::{cut_chars, kv_value, non_finite_text, JsonAny};
+use super::json::{self, key, Obj, WriteJson};
+use super::keys::Key;
+use super::value::{cut_chars, kv_value, non_finite_text, write_any, JsonAny};
 use super::TranslateConfig;
 
 /// Prefix of resource attributes stored on segments (R-KIND-2, §14.3).
@@ -26,8 +28,8 @@ pub const METADATA_PREFIX: &str = "aws.xray.metadata.";
 /// `enduser.id` → `user`, cut to 250 characters (R-USER-1, D13). The key is consumed whatever
 /// its type (§14.5: never in metadata); only a non-empty string becomes `user`.
 pub(crate) fn make_user<'a>(attrs: &mut Attrs<'a>) -> Option<&'a str> {
-    let user = attrs.str("enduser.id");
-    attrs.consume("enduser.id");
+    let user = attrs.str(Key::EnduserId);
+    attrs.consume(Key::EnduserId);
     let user = cut_chars(user?, MAX_USER_CHARS);
     (!user.is_empty()).then_some(user)
 }
@@ -104,6 +106,22 @@ impl Serialize for Annotations<'_> {
     }
 }
 
+impl WriteJson for Annotations<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        for (k, v) in &self.entries {
+            let out = o.dyn_key(k);
+            match v {
+                AnnotationValue::Str(v) => json::str(out, v),
+                AnnotationValue::Int(v) => json::i64(out, *v),
+                AnnotationValue::Double(v) => json::f64(out, *v),
+                AnnotationValue::Bool(v) => json::bool(out, *v),
+            }
+        }
+        o.close();
+    }
+}
+
 thread_local! {
     /// Scratch buffer for `otel.resource.<key>` metadata keys while serialising.
     static KEY_BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -159,10 +177,47 @@ enum MetaValue<'a> {
     Json(serde_json::Value),
 }
 
+/// Members of `default` taken whole from an attribute list: the entries whose bit is set, in
+/// list order (keys as they are, values through [`meta_value`]). The common case needs no
+/// list of its own (performance, issue 3).
+#[derive(Debug, Clone, Copy, Default)]
+struct Marked<'a> {
+    kvs: &'a [KeyValue],
+    bits: u64,
+}
+
+impl<'a> Marked<'a> {
+    /// Marks entry `idx`; `false` when it cannot (index 64 or more).
+    fn mark(&mut self, kvs: &'a [KeyValue], idx: usize) -> bool {
+        if idx >= 64 || (self.bits != 0 && !std::ptr::eq(self.kvs, kvs)) {
+            return false;
+        }
+        self.kvs = kvs;
+        self.bits |= 1 << idx;
+        true
+    }
+
+    /// The marked entries with a value, in order.
+    fn entries(&self) -> impl Iterator<Item = (&'a str, &'a Value)> + '_ {
+        let kvs = self.kvs;
+        kvs.iter()
+            .take(64)
+            .enumerate()
+            .filter(|(i, _)| self.bits & (1 << i) != 0)
+            .filter_map(|(_, kv)| Some((kv.key.as_str(), kv_value(kv)?)))
+    }
+}
+
 /// `metadata`: the `default` namespace plus namespaces from `aws.xray.metadata.<ns>` (§14.3).
+///
+/// `default` is, in this order: the `resource` entries marked (as `otel.resource.<key>`),
+/// the `span` entries marked, then `listed`. Members go to `listed` (after moving the marked
+/// ones there) only once a member must replace an earlier one or comes from elsewhere.
 #[derive(Debug, Clone, Default)]
 pub struct Metadata<'a> {
-    default: Vec<(MetaKey<'a>, MetaValue<'a>)>,
+    resource: Marked<'a>,
+    span: Marked<'a>,
+    listed: Vec<(MetaKey<'a>, MetaValue<'a>)>,
     namespaces: Vec<(&'a str, serde_json::Map<String, serde_json::Value>)>,
     string_cap: Option<usize>,
     /// Members of `aws.xray.metadata.default` were merged into `default`.
@@ -172,28 +227,99 @@ pub struct Metadata<'a> {
 impl<'a> Metadata<'a> {
     /// No metadata at all (the member is then omitted, R-SHAPE-3).
     pub fn is_empty(&self) -> bool {
-        self.default.is_empty() && self.namespaces.is_empty()
+        self.default_is_empty() && self.namespaces.is_empty()
+    }
+
+    fn default_is_empty(&self) -> bool {
+        self.resource.bits == 0 && self.span.bits == 0 && self.listed.is_empty()
+    }
+
+    /// Calls `f` with every member of `default`, in order.
+    fn try_each_default<E>(
+        &self,
+        mut f: impl FnMut(&MetaKey<'a>, &MetaValue<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (k, v) in self.resource.entries() {
+            f(&MetaKey::Resource(k), &meta_value(v))?;
+        }
+        for (k, v) in self.span.entries() {
+            f(&MetaKey::Str(Cow::Borrowed(k)), &meta_value(v))?;
+        }
+        for (k, v) in &self.listed {
+            f(k, v)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the marked members to `listed`, keeping the order.
+    fn list_marked(&mut self) {
+        if self.resource.bits == 0 && self.span.bits == 0 {
+            return;
+        }
+        let mut all = Vec::with_capacity(
+            (self.resource.bits.count_ones() + self.span.bits.count_ones()) as usize
+                + self.listed.len(),
+        );
+        all.extend(
+            self.resource
+                .entries()
+                .map(|(k, v)| (MetaKey::Resource(k), meta_value(v))),
+        );
+        all.extend(
+            self.span
+                .entries()
+                .map(|(k, v)| (MetaKey::Str(Cow::Borrowed(k)), meta_value(v))),
+        );
+        all.append(&mut self.listed);
+        self.listed = all;
+        self.resource.bits = 0;
+        self.span.bits = 0;
+    }
+
+    /// Adds resource entry `idx` of `kvs` (which has a value) to `default`.
+    fn push_resource(&mut self, kvs: &'a [KeyValue], idx: usize) {
+        if self.span.bits != 0 || !self.listed.is_empty() || !self.resource.mark(kvs, idx) {
+            if let Some((k, v)) = kvs.get(idx).and_then(|kv| Some((&kv.key, kv_value(kv)?))) {
+                self.list_marked();
+                self.listed.push((MetaKey::Resource(k), meta_value(v)));
+            }
+        }
+    }
+
+    /// Adds span entry `idx` of `kvs` (which has a value) to `default`; with `dedup`, an
+    /// earlier member with the same key is removed first.
+    fn push_span(&mut self, kvs: &'a [KeyValue], idx: usize, dedup: bool) {
+        if dedup || !self.listed.is_empty() || !self.span.mark(kvs, idx) {
+            if let Some((k, v)) = kvs.get(idx).and_then(|kv| Some((&kv.key, kv_value(kv)?))) {
+                self.push(MetaKey::Str(Cow::Borrowed(k)), meta_value(v), dedup);
+            }
+        }
     }
 
     fn push(&mut self, key: MetaKey<'a>, value: MetaValue<'a>, dedup: bool) {
+        self.list_marked();
         if dedup {
             let existing = match &key {
-                MetaKey::Str(s) => self.default.iter().position(|(k, _)| k.matches(s)),
-                MetaKey::Resource(r) => self.default.iter().position(|(k, _)| match k {
+                MetaKey::Str(s) => self.listed.iter().position(|(k, _)| k.matches(s)),
+                MetaKey::Resource(r) => self.listed.iter().position(|(k, _)| match k {
                     MetaKey::Resource(o) => o == r,
                     MetaKey::Str(s) => s.strip_prefix(RESOURCE_PREFIX) == Some(*r),
                 }),
             };
             if let Some(i) = existing {
-                self.default.remove(i);
+                self.listed.remove(i);
             }
         }
-        self.default.push((key, value));
+        self.listed.push((key, value));
     }
 
     /// Keeps only `default` members whose key starts with `otel.resource.` (R-KIND-5).
     pub fn retain_resource_only(&mut self) {
-        self.default.retain(|(k, _)| k.is_resource());
+        // Marked span entries may be named `otel.resource.…` too: list them to check.
+        if self.span.bits != 0 {
+            self.list_marked();
+        }
+        self.listed.retain(|(k, _)| k.is_resource());
         self.namespaces.clear();
     }
 
@@ -204,48 +330,48 @@ impl<'a> Metadata<'a> {
 
     /// Removes all metadata (R-SIZE-1 step 3).
     pub fn clear(&mut self) {
-        self.default.clear();
+        self.resource.bits = 0;
+        self.span.bits = 0;
+        self.listed.clear();
         self.namespaces.clear();
     }
 }
 
 struct DefaultNs<'m, 'a> {
-    entries: &'m [(MetaKey<'a>, MetaValue<'a>)],
+    metadata: &'m Metadata<'a>,
     cap: Option<usize>,
 }
 
 impl Serialize for DefaultNs<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.entries.len()))?;
+        let mut map = s.serialize_map(None)?;
         let cap_str = |v: &'_ str| -> String {
             match self.cap {
                 Some(c) => cut_chars(v, c).to_owned(),
                 None => v.to_owned(),
             }
         };
-        for (k, v) in self.entries {
-            match v {
-                MetaValue::Any(a) => map.serialize_entry(
-                    k,
-                    &JsonAny {
-                        value: Some(a),
-                        cap: self.cap,
-                    },
-                )?,
-                MetaValue::Str(t) => map.serialize_entry(k, t)?,
-                MetaValue::Raw(r) => match self.cap {
-                    Some(_) => map.serialize_entry(k, &cap_str(r))?,
-                    None => map.serialize_entry(k, r)?,
+        self.metadata.try_each_default(|k, v| match v {
+            MetaValue::Any(a) => map.serialize_entry(
+                k,
+                &JsonAny {
+                    value: Some(a),
+                    cap: self.cap,
                 },
-                MetaValue::Json(j) => map.serialize_entry(
-                    k,
-                    &CappedJson {
-                        value: j,
-                        cap: self.cap,
-                    },
-                )?,
-            }
-        }
+            ),
+            MetaValue::Str(t) => map.serialize_entry(k, t),
+            MetaValue::Raw(r) => match self.cap {
+                Some(_) => map.serialize_entry(k, &cap_str(r)),
+                None => map.serialize_entry(k, r),
+            },
+            MetaValue::Json(j) => map.serialize_entry(
+                k,
+                &CappedJson {
+                    value: j,
+                    cap: self.cap,
+                },
+            ),
+        })?;
         map.end()
     }
 }
@@ -308,11 +434,11 @@ impl Serialize for CappedObject<'_> {
 impl Serialize for Metadata<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        if !self.default.is_empty() {
+        if !self.default_is_empty() {
             map.serialize_entry(
                 "default",
                 &DefaultNs {
-                    entries: &self.default,
+                    metadata: self,
                     cap: self.string_cap,
                 },
             )?;
@@ -328,6 +454,50 @@ impl Serialize for Metadata<'_> {
         }
         map.end()
     }
+}
+
+impl WriteJson for Metadata<'_> {
+    fn write_json(&self, out: &mut String) {
+        let cap = self.string_cap;
+        let mut o = Obj::open(out);
+        if !self.default_is_empty() {
+            let mut d = Obj::open(o.key(key!("default")));
+            // `meta_value` only turns non-finite doubles into the strings `write_any` writes.
+            for (k, v) in self.resource.entries() {
+                write_any(resource_key(&mut d, k), Some(v), cap);
+            }
+            for (k, v) in self.span.entries() {
+                write_any(d.dyn_key(k), Some(v), cap);
+            }
+            for (k, v) in &self.listed {
+                let out = match k {
+                    MetaKey::Str(k) => d.dyn_key(k),
+                    MetaKey::Resource(k) => resource_key(&mut d, k),
+                };
+                match v {
+                    MetaValue::Any(a) => write_any(out, Some(a), cap),
+                    MetaValue::Str(t) => json::str(out, t),
+                    MetaValue::Raw(r) => json::str(out, cap.map_or(*r, |c| cut_chars(r, c))),
+                    MetaValue::Json(j) => json::json_value(out, j, cap),
+                }
+            }
+            d.close();
+        }
+        for (ns, obj) in &self.namespaces {
+            json::json_object(o.dyn_key(ns), obj, cap);
+        }
+        o.close();
+    }
+}
+
+/// Starts the member `otel.resource.<key>` of `d`.
+#[inline(always)]
+fn resource_key<'o>(d: &'o mut Obj<'_>, key: &str) -> &'o mut String {
+    // `otel.resource.` needs no escaping; the key is escaped on its own.
+    let out = d.key("\"otel.resource.");
+    json::str_contents(out, key);
+    out.push_str("\":");
+    out
 }
 
 /// Inputs of §14.3 that are not attributes.
@@ -369,9 +539,6 @@ pub(crate) fn make_annotations_metadata<'a>(
     let index_all = config.index_all_attributes;
     let mut annotations = Annotations::default();
     let mut metadata = Metadata::default();
-    if input.store_resource {
-        metadata.default.reserve(input.resource.len());
-    }
 
     // Step 2: the indexed set.
     let mut indexed: Vec<&'a str> = if index_all {
@@ -383,17 +550,17 @@ pub(crate) fn make_annotations_metadata<'a>(
             .map(String::as_str)
             .collect()
     };
-    if let Some(Value::ArrayValue(a)) = attrs.value(ANNOTATIONS_KEY) {
+    if let Some(Value::ArrayValue(a)) = attrs.value(Key::AwsXrayAnnotations) {
         indexed.extend(a.values.iter().filter_map(|v| match &v.value {
             Some(Value::StringValue(s)) => Some(s.as_str()),
             _ => None,
         }));
     }
-    attrs.consume(ANNOTATIONS_KEY);
+    attrs.consume(Key::AwsXrayAnnotations);
 
     // Step 3: resource attributes on segments.
     if input.store_resource {
-        for kv in input.resource {
+        for (idx, kv) in input.resource.iter().enumerate() {
             let Some(v) = kv_value(kv) else {
                 continue;
             };
@@ -407,15 +574,15 @@ pub(crate) fn make_annotations_metadata<'a>(
                     let key = Cow::Owned(fix_key(&full, allow_dot).into_owned());
                     annotations.insert(key, a);
                 }
-                _ => metadata.push(MetaKey::Resource(&kv.key), meta_value(v), false),
+                _ => metadata.push_resource(input.resource, idx),
             }
         }
     }
 
     // Step 4: span attributes.
     let attrs: &Attrs<'a> = attrs;
-    metadata.default.reserve(attrs.live().count());
-    for (pos, kv) in attrs.live().enumerate() {
+    let span_kvs = attrs.table().kvs();
+    for (pos, (idx, kv)) in attrs.live_indexed().enumerate() {
         let Some(v) = kv_value(kv) else {
             continue;
         };
@@ -457,7 +624,7 @@ pub(crate) fn make_annotations_metadata<'a>(
                 continue;
             }
         }
-        metadata.push(MetaKey::Str(Cow::Borrowed(key)), meta_value(v), dedup);
+        metadata.push_span(span_kvs, idx, dedup);
     }
     (annotations, metadata)
 }
@@ -498,10 +665,97 @@ mod tests {
             config,
         };
         let (a, m) = make_annotations_metadata(&input, &mut attrs);
-        (
-            serde_json::to_string(&a).unwrap_or_default(),
-            serde_json::to_string(&m).unwrap_or_default(),
-        )
+        (json_of(&a), json_of(&m))
+    }
+
+    /// The JSON of `v`, checked to be the same from the writer and from serde.
+    fn json_of<T: Serialize + WriteJson>(v: &T) -> String {
+        let mut written = String::new();
+        v.write_json(&mut written);
+        assert_eq!(written, serde_json::to_string(v).unwrap_or_default());
+        written
+    }
+
+    const DEFAULTS: &TranslateConfig = &TranslateConfig {
+        skip_timestamp_validation: true,
+        indexed_attributes: Vec::new(),
+        index_all_attributes: false,
+        annotation_allow_dot: true,
+        aws_log_groups: Vec::new(),
+        lambda_origin: None,
+        max_document_bytes: 64_000,
+    };
+
+    fn metadata_of<'a>(
+        resource: &'a [KeyValue],
+        span: &'a [KeyValue],
+        store_resource: bool,
+    ) -> Metadata<'a> {
+        let config = DEFAULTS;
+        let mut attrs = Attrs::new(span);
+        let input = AnnotationInput {
+            resource,
+            store_resource,
+            config,
+        };
+        make_annotations_metadata(&input, &mut attrs).1
+    }
+
+    #[test]
+    fn later_members_replace_earlier_ones_in_order() {
+        // §14.3: a span key `otel.resource.<k>` replaces the resource member, a repeated key
+        // replaces the earlier one; the replacing member moves to the end.
+        let i = |k: &str, v: i64| kv(k, Value::IntValue(v));
+        let resource = [s("a", "1"), s("b", "2")];
+        let span = [i("x", 3), i("otel.resource.a", 9), i("x", 4)];
+        let m = metadata_of(&resource, &span, true);
+        assert_eq!(
+            json_of(&m),
+            r#"{"default":{"otel.resource.b":"2","otel.resource.a":9,"x":4}}"#
+        );
+        let m = metadata_of(&resource, &span, false);
+        assert_eq!(json_of(&m), r#"{"default":{"otel.resource.a":9,"x":4}}"#);
+    }
+
+    #[test]
+    fn service_segment_keeps_resource_members_only() {
+        // R-KIND-5
+        let resource = [s("a", "1")];
+        let span = [s("y", "1"), s("otel.resource.z", "s"), s("w", "2")];
+        let mut m = metadata_of(&resource, &span, true);
+        m.retain_resource_only();
+        assert_eq!(
+            json_of(&m),
+            r#"{"default":{"otel.resource.a":"1","otel.resource.z":"s"}}"#
+        );
+        let mut m = metadata_of(&resource, &span[..1], true);
+        m.retain_resource_only();
+        assert_eq!(json_of(&m), r#"{"default":{"otel.resource.a":"1"}}"#);
+        m.clear();
+        assert!(m.is_empty());
+        assert_eq!(json_of(&m), "{}");
+    }
+
+    #[test]
+    fn many_members_keep_their_order() {
+        // More than 64 entries on each side (past the marked form).
+        let resource: Vec<KeyValue> = (0..70).map(|n| s(&format!("r{n}"), "v")).collect();
+        let span: Vec<KeyValue> = (0..70).map(|n| s(&format!("s{n}"), "v")).collect();
+        let m = metadata_of(&resource, &span, true);
+        let members: Vec<String> = (0..70)
+            .map(|n| format!(r#""otel.resource.r{n}":"v""#))
+            .chain((0..70).map(|n| format!(r#""s{n}":"v""#)))
+            .collect();
+        assert_eq!(
+            json_of(&m),
+            format!(r#"{{"default":{{{}}}}}"#, members.join(","))
+        );
+        let mut capped = metadata_of(&resource[..1], &span[..1], true);
+        capped.set_string_cap(0);
+        assert_eq!(
+            json_of(&capped),
+            r#"{"default":{"otel.resource.r0":"","s0":""}}"#
+        );
     }
 
     #[test]

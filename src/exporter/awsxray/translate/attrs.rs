@@ -6,125 +6,187 @@
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 
+use super::keys::{Key, KeyTable};
 use super::value::{as_int, kv_value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Live,
-    Consumed,
-    Removed,
+/// One bit per attribute entry; no allocation up to 64 entries.
+#[derive(Clone, Default)]
+struct Bits {
+    low: u64,
+    more: Vec<u64>,
+}
+
+impl Bits {
+    #[inline]
+    fn new(len: usize) -> Self {
+        Self {
+            low: 0,
+            more: if len > 64 {
+                vec![0; (len - 64).div_ceil(64)]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[inline]
+    fn word(&self, idx: usize) -> (Option<&u64>, u64) {
+        match idx.checked_sub(64) {
+            None => (Some(&self.low), 1 << idx),
+            Some(i) => (self.more.get(i / 64), 1 << (i % 64)),
+        }
+    }
+
+    #[inline]
+    fn get(&self, idx: usize) -> bool {
+        match self.word(idx) {
+            (Some(w), bit) => w & bit != 0,
+            (None, _) => false,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, idx: usize, on: bool) {
+        let (word, bit) = match idx.checked_sub(64) {
+            None => (Some(&mut self.low), 1u64 << idx),
+            Some(i) => (self.more.get_mut(i / 64), 1u64 << (i % 64)),
+        };
+        if let Some(w) = word {
+            if on {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
+    }
 }
 
 /// Span attributes with a consumed/removed mark per entry.
+#[derive(Clone)]
 pub(crate) struct Attrs<'a> {
-    kvs: &'a [KeyValue],
-    state: Vec<State>,
-    /// Bit `len % 64` is set for the length of every key in `kvs`: most lookups are for keys
-    /// the span does not have, and this answers them without a scan (performance, issue 3).
-    key_lengths: u64,
-}
-
-fn length_bit(key: &str) -> u64 {
-    1u64 << (key.len() % 64)
+    table: KeyTable<'a>,
+    consumed: Bits,
+    removed: Bits,
 }
 
 impl<'a> Attrs<'a> {
     /// A view where every attribute is live.
+    #[cfg(test)]
     pub(crate) fn new(kvs: &'a [KeyValue]) -> Self {
+        Self::from_table(KeyTable::new(kvs))
+    }
+
+    /// A view over an already classified attribute list; every attribute is live.
+    pub(crate) fn from_table(table: KeyTable<'a>) -> Self {
+        let len = table.kvs().len();
         Self {
-            kvs,
-            state: vec![State::Live; kvs.len()],
-            key_lengths: kvs.iter().fold(0, |acc, kv| acc | length_bit(&kv.key)),
+            table,
+            consumed: Bits::new(len),
+            removed: Bits::new(len),
         }
     }
 
-    /// `false` when no key of this length is present (then `key` certainly is not).
+    /// The first-entry lookups of the original list (ignoring consumed and removed marks).
     #[inline]
-    fn may_have(&self, key: &str) -> bool {
-        self.key_lengths & length_bit(key) != 0
+    pub(crate) fn table(&self) -> &KeyTable<'a> {
+        &self.table
     }
 
-    /// Removes `key` entirely: no lookup sees it and it never reaches metadata (R-KIND-5).
-    pub(crate) fn remove(&mut self, key: &str) {
-        if !self.may_have(key) {
-            return;
+    /// Calls `mark` with the index of every entry whose key is `k`.
+    #[inline]
+    fn each_entry(&mut self, k: Key, mark: impl Fn(&mut Self, usize)) {
+        if self.table.repeated() {
+            self.each_entry_scan(k, &mark);
+        } else if let Some(i) = self.table.first_index(k) {
+            mark(self, i);
         }
-        for (kv, st) in self.kvs.iter().zip(self.state.iter_mut()) {
-            if kv.key == key {
-                *st = State::Removed;
+    }
+
+    /// [`Attrs::each_entry`] when a key may appear more than once.
+    #[cold]
+    fn each_entry_scan(&mut self, k: Key, mark: &dyn Fn(&mut Self, usize)) {
+        let text = k.text();
+        let kvs = self.table.kvs();
+        for (i, kv) in kvs.iter().enumerate() {
+            if kv.key == text {
+                mark(self, i);
             }
         }
     }
 
-    fn index(&self, key: &str) -> Option<usize> {
-        if !self.may_have(key) {
-            return None;
-        }
-        self.kvs
-            .iter()
-            .zip(self.state.iter())
-            .position(|(kv, st)| *st != State::Removed && kv.key == key && kv_value(kv).is_some())
+    /// Removes `key` entirely: no lookup sees it and it never reaches metadata (R-KIND-5).
+    pub(crate) fn remove(&mut self, k: Key) {
+        self.each_entry(k, |a, i| a.removed.set(i, true));
+    }
+
+    /// Index of the first entry with key `k` and a value, unless `k` was removed.
+    #[inline]
+    fn index(&self, k: Key) -> Option<usize> {
+        // Removal takes every entry of a key, so the first with a value is removed iff `k` is.
+        let i = self.table.first_with_value(k)?;
+        (!self.removed.get(i)).then_some(i)
     }
 
     /// The value of `key` in the original map (consumed or not).
-    pub(crate) fn value(&self, key: &str) -> Option<&'a Value> {
-        let kvs = self.kvs;
-        self.index(key).and_then(|i| kvs.get(i)).and_then(kv_value)
+    #[inline]
+    pub(crate) fn value(&self, k: Key) -> Option<&'a Value> {
+        let kvs = self.table.kvs();
+        self.index(k).and_then(|i| kvs.get(i)).and_then(kv_value)
     }
 
     /// Whether `key` exists (with a value) in the original map.
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.index(key).is_some()
+    #[inline]
+    pub(crate) fn has(&self, k: Key) -> bool {
+        self.index(k).is_some()
     }
 
     /// String value of `key`.
-    pub(crate) fn str(&self, key: &str) -> Option<&'a str> {
-        match self.value(key) {
+    #[inline]
+    pub(crate) fn str(&self, k: Key) -> Option<&'a str> {
+        match self.value(k) {
             Some(Value::StringValue(s)) => Some(s.as_str()),
             _ => None,
         }
     }
 
     /// Non-empty string value of `key`.
-    pub(crate) fn nonempty(&self, key: &str) -> Option<&'a str> {
-        self.str(key).filter(|s| !s.is_empty())
+    #[inline]
+    pub(crate) fn nonempty(&self, k: Key) -> Option<&'a str> {
+        self.str(k).filter(|s| !s.is_empty())
     }
 
     /// Integer value of `key` (a decimal string is accepted too).
-    pub(crate) fn int(&self, key: &str) -> Option<i64> {
-        self.value(key).and_then(as_int)
+    #[inline]
+    pub(crate) fn int(&self, k: Key) -> Option<i64> {
+        self.value(k).and_then(as_int)
+    }
+
+    #[inline]
+    fn is_live(&self, idx: usize) -> bool {
+        !self.consumed.get(idx) && !self.removed.get(idx)
     }
 
     /// Marks `key` consumed: it will not reach annotations or metadata.
-    pub(crate) fn consume(&mut self, key: &str) {
-        if !self.may_have(key) {
-            return;
-        }
-        for (kv, st) in self.kvs.iter().zip(self.state.iter_mut()) {
-            if *st == State::Live && kv.key == key {
-                *st = State::Consumed;
-            }
-        }
+    #[inline]
+    pub(crate) fn consume(&mut self, k: Key) {
+        self.each_entry(k, |a, i| a.consume_at(i));
     }
 
     /// Marks the entry at `idx` consumed.
+    #[inline]
     pub(crate) fn consume_at(&mut self, idx: usize) {
-        if let Some(st) = self.state.get_mut(idx) {
-            if *st == State::Live {
-                *st = State::Consumed;
-            }
+        if self.is_live(idx) {
+            self.consumed.set(idx, true);
         }
     }
 
     /// Puts a consumed `key` back into the candidate set (R-ANN-1). Returns whether it did.
     pub(crate) fn restore(&mut self, key: &str) -> bool {
-        if !self.may_have(key) {
-            return false;
-        }
         let mut done = false;
-        for (kv, st) in self.kvs.iter().zip(self.state.iter_mut()) {
-            if *st == State::Consumed && kv.key == key {
-                *st = State::Live;
+        let kvs = self.table.kvs();
+        for (i, kv) in kvs.iter().enumerate() {
+            if kv.key == key && self.consumed.get(i) && !self.removed.get(i) {
+                self.consumed.set(i, false);
                 done = true;
             }
         }
@@ -132,26 +194,36 @@ impl<'a> Attrs<'a> {
     }
 
     /// Number of entries (including removed ones); indexes for [`Attrs::visible_at`].
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.kvs.len()
+        self.table.kvs().len()
     }
 
     /// The entry at `idx` unless it was removed.
+    #[inline]
     pub(crate) fn visible_at(&self, idx: usize) -> Option<&'a KeyValue> {
-        let kvs = self.kvs;
-        match self.state.get(idx) {
-            Some(State::Removed) | None => None,
-            Some(_) => kvs.get(idx),
+        let kvs = self.table.kvs();
+        if self.removed.get(idx) {
+            return None;
         }
+        kvs.get(idx)
+    }
+
+    /// The known key of the entry at `idx`, if any.
+    #[inline]
+    pub(crate) fn class_at(&self, idx: usize) -> Option<Key> {
+        self.table.class_at(idx)
     }
 
     /// The candidate attributes (neither consumed nor removed), in OTLP order.
     pub(crate) fn live(&self) -> impl Iterator<Item = &'a KeyValue> + '_ {
-        let kvs = self.kvs;
-        kvs.iter()
-            .zip(self.state.iter())
-            .filter(|(_, st)| **st == State::Live)
-            .map(|(kv, _)| kv)
+        self.live_indexed().map(|(_, kv)| kv)
+    }
+
+    /// [`Attrs::live`] with the index of each entry.
+    pub(crate) fn live_indexed(&self) -> impl Iterator<Item = (usize, &'a KeyValue)> + '_ {
+        let kvs = self.table.kvs();
+        kvs.iter().enumerate().filter(|(i, _)| self.is_live(*i))
     }
 }
 
@@ -173,21 +245,44 @@ mod tests {
     #[test]
     fn consume_restore_remove() {
         // R-SHAPE-4 / R-ANN-1: consumed keys stay readable; restore re-adds them.
-        let kvs = vec![kv("a", "1"), kv("b", "2"), kv("c", "3")];
+        let kvs = vec![kv("db.name", "1"), kv("b", "2"), kv("remoteTarget", "3")];
         let mut attrs = Attrs::new(&kvs);
-        attrs.consume("a");
-        attrs.remove("c");
-        assert_eq!(attrs.str("a"), Some("1"));
-        assert_eq!(attrs.str("c"), None);
+        attrs.consume(Key::DbName);
+        attrs.remove(Key::RemoteTarget);
+        assert_eq!(attrs.str(Key::DbName), Some("1"));
+        assert_eq!(attrs.str(Key::RemoteTarget), None);
         assert_eq!(
             attrs.live().map(|kv| kv.key.as_str()).collect::<Vec<_>>(),
             ["b"]
         );
-        assert!(attrs.restore("a"));
+        assert!(attrs.restore("db.name"));
         assert_eq!(attrs.live().count(), 2);
         assert_eq!(
             (0..attrs.len()).filter_map(|i| attrs.visible_at(i)).count(),
             2
         );
+    }
+
+    #[test]
+    fn repeated_keys_and_many_entries() {
+        // Every entry of a repeated key is consumed/removed; lookups see the first with a value.
+        let mut kvs: Vec<KeyValue> = (0..150).map(|i| kv(&format!("k{i}"), "v")).collect();
+        kvs.push(kv("db.name", "a"));
+        kvs.push(kv("remoteTarget", "t"));
+        kvs.push(kv("db.name", "b"));
+        kvs.push(kv("remoteTarget", "u"));
+        let mut attrs = Attrs::new(&kvs);
+        assert_eq!(attrs.str(Key::DbName), Some("a"));
+        attrs.consume(Key::DbName);
+        attrs.remove(Key::RemoteTarget);
+        assert_eq!(attrs.str(Key::DbName), Some("a"));
+        assert!(!attrs.has(Key::RemoteTarget));
+        assert_eq!(attrs.live().count(), 150);
+        assert_eq!(attrs.class_at(152), Some(Key::DbName));
+        assert!(attrs.restore("db.name"));
+        assert_eq!(attrs.live().count(), 152);
+        attrs.consume_at(3);
+        assert_eq!(attrs.live().count(), 151);
+        assert!(attrs.visible_at(151).is_none());
     }
 }

@@ -1,12 +1,11 @@
 //! The `aws` object (§10).
 
-use std::borrow::Cow;
-
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
-use serde::Serialize;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use serde::{Serialize, Serializer};
 
 use super::attrs::Attrs;
-use super::value::{find, find_nonempty, find_str};
+use super::json::{self, key, Arr, Obj, WriteJson};
+use super::keys::{Key, KeySet, KeyTable};
 
 /// `aws` (R-AWS-1..4).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -36,16 +35,16 @@ pub struct Aws<'a> {
     pub xray: XRay<'a>,
     /// EC2 host.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ec2: Option<Ec2<'a>>,
+    pub ec2: Option<Box<Ec2<'a>>>,
     /// ECS task/container.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ecs: Option<Ecs<'a>>,
+    pub ecs: Option<Box<Ecs<'a>>>,
     /// EKS pod.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub eks: Option<Eks<'a>>,
+    pub eks: Option<Box<Eks<'a>>>,
     /// Elastic Beanstalk environment.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub elastic_beanstalk: Option<Beanstalk<'a>>,
+    pub elastic_beanstalk: Option<Box<Beanstalk<'a>>>,
     /// Log groups.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cloudwatch_logs: Vec<LogGroup<'a>>,
@@ -56,12 +55,43 @@ pub struct Aws<'a> {
 pub struct XRay<'a> {
     /// `<sdk.name> for <sdk.language>`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sdk: Option<Cow<'a, str>>,
+    pub sdk: Option<SdkName<'a>>,
     /// `telemetry.sdk.version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sdk_version: Option<&'a str>,
     /// `telemetry.auto.version` / `telemetry.distro.version` set.
     pub auto_instrumentation: bool,
+}
+
+/// `aws.xray.sdk`: `name`, followed by ` for <language>` when `language` is set (R-AWS-2).
+/// Kept in parts so that the string is only put together while writing the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkName<'a> {
+    /// `telemetry.sdk.name`.
+    pub name: &'a str,
+    /// `telemetry.sdk.language`, unless the name already ends with ` for <language>`.
+    pub language: Option<&'a str>,
+}
+
+impl Serialize for SdkName<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.language {
+            Some(l) => s.collect_str(&format_args!("{} for {l}", self.name)),
+            None => s.serialize_str(self.name),
+        }
+    }
+}
+
+impl WriteJson for SdkName<'_> {
+    fn write_json(&self, out: &mut String) {
+        out.push('"');
+        json::str_contents(out, self.name);
+        if let Some(l) = self.language {
+            out.push_str(" for ");
+            json::str_contents(out, l);
+        }
+        out.push('"');
+    }
 }
 
 /// `aws.ec2` (members omitted when empty, D14).
@@ -129,82 +159,218 @@ pub struct LogGroup<'a> {
     pub log_group: &'a str,
 }
 
-/// Whether the resource says the cloud is not AWS (R-AWS-1, R-ORIGIN-1).
-pub(crate) fn non_aws_cloud(resource: &[KeyValue]) -> bool {
-    find_str(resource, "cloud.provider").is_some_and(|p| p != "aws")
+/// Writes `"name":"value"` when `value` is set.
+#[inline(always)]
+fn opt_str(o: &mut Obj<'_>, name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        json::str(o.key(name), v);
+    }
 }
 
-/// Consumes the span-level aws keys and builds `aws` unless the cloud is not AWS (R-AWS-1..3).
-pub(crate) fn make_aws<'a>(
-    resource: &'a [KeyValue],
-    attrs: &mut Attrs<'a>,
-    config_log_groups: &'a [String],
-) -> Option<Aws<'a>> {
+impl WriteJson for Aws<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        opt_str(&mut o, key!("account_id"), self.account_id);
+        opt_str(&mut o, key!("operation"), self.operation);
+        opt_str(&mut o, key!("region"), self.region);
+        opt_str(&mut o, key!("request_id"), self.request_id);
+        opt_str(&mut o, key!("queue_url"), self.queue_url);
+        opt_str(&mut o, key!("table_name"), self.table_name);
+        if !self.table_names.is_empty() {
+            let mut a = Arr::open(o.key(key!("table_names")));
+            for t in &self.table_names {
+                json::str(a.next(), t);
+            }
+            a.close();
+        }
+        {
+            let x = &self.xray;
+            let mut xo = Obj::open(o.key(key!("xray")));
+            if let Some(sdk) = &x.sdk {
+                sdk.write_json(xo.key(key!("sdk")));
+            }
+            opt_str(&mut xo, key!("sdk_version"), x.sdk_version);
+            json::bool(xo.key(key!("auto_instrumentation")), x.auto_instrumentation);
+            xo.close();
+        }
+        if let Some(e) = &self.ec2 {
+            let mut eo = Obj::open(o.key(key!("ec2")));
+            opt_str(&mut eo, key!("instance_id"), e.instance_id);
+            opt_str(&mut eo, key!("availability_zone"), e.availability_zone);
+            opt_str(&mut eo, key!("instance_size"), e.instance_size);
+            opt_str(&mut eo, key!("ami_id"), e.ami_id);
+            eo.close();
+        }
+        if let Some(e) = &self.ecs {
+            let mut eo = Obj::open(o.key(key!("ecs")));
+            opt_str(&mut eo, key!("container"), e.container);
+            opt_str(&mut eo, key!("container_id"), e.container_id);
+            opt_str(&mut eo, key!("task_arn"), e.task_arn);
+            opt_str(&mut eo, key!("task_family"), e.task_family);
+            opt_str(&mut eo, key!("cluster_arn"), e.cluster_arn);
+            opt_str(&mut eo, key!("container_arn"), e.container_arn);
+            opt_str(&mut eo, key!("availability_zone"), e.availability_zone);
+            opt_str(&mut eo, key!("launch_type"), e.launch_type);
+            eo.close();
+        }
+        if let Some(e) = &self.eks {
+            let mut eo = Obj::open(o.key(key!("eks")));
+            opt_str(&mut eo, key!("cluster_name"), e.cluster_name);
+            opt_str(&mut eo, key!("pod"), e.pod);
+            opt_str(&mut eo, key!("container_id"), e.container_id);
+            eo.close();
+        }
+        if let Some(b) = &self.elastic_beanstalk {
+            let mut bo = Obj::open(o.key(key!("elastic_beanstalk")));
+            opt_str(&mut bo, key!("environment_name"), b.environment_name);
+            opt_str(&mut bo, key!("version_label"), b.version_label);
+            json::i64(bo.key(key!("deployment_id")), b.deployment_id);
+            bo.close();
+        }
+        if !self.cloudwatch_logs.is_empty() {
+            let mut a = Arr::open(o.key(key!("cloudwatch_logs")));
+            for l in &self.cloudwatch_logs {
+                let mut lo = Obj::open(a.next());
+                opt_str(&mut lo, key!("arn"), l.arn);
+                json::str(lo.key(key!("log_group")), l.log_group);
+                lo.close();
+            }
+            a.close();
+        }
+        o.close();
+    }
+}
+
+/// Whether the resource says the cloud is not AWS (R-AWS-1, R-ORIGIN-1).
+pub(crate) fn non_aws_cloud(resource: &KeyTable<'_>) -> bool {
+    resource.str(Key::CloudProvider).is_some_and(|p| p != "aws")
+}
+
+/// The span attributes read for `aws` (R-AWS-3).
+const SPAN_KEYS: KeySet = KeySet::of(&[
+    Key::AwsOperation,
+    Key::RpcMethod,
+    Key::AwsAccountId,
+    Key::AwsRegion,
+    Key::AwsRequestId,
+    Key::AwsRequestIdCamel,
+    Key::MessagingUrl,
+    Key::AwsQueueUrlUnderscore,
+    Key::AwsQueueUrl,
+    Key::AwsSqsQueueUrl,
+    Key::AwsTableNameUnderscore,
+    Key::AwsTableName,
+    Key::AwsDynamodbTableNames,
+]);
+
+/// The members of `aws` taken from span attributes (R-AWS-3, D10).
+#[derive(Default)]
+struct SpanMembers<'a> {
+    operation: Option<&'a str>,
+    region: Option<&'a str>,
+    request_id: Option<&'a str>,
+    queue_url: Option<&'a str>,
+    table_name: Option<&'a str>,
+    table_names: Vec<&'a str>,
+    account_id: Option<&'a str>,
+}
+
+/// Reads and consumes the span-level aws keys.
+fn span_members<'a>(attrs: &mut Attrs<'a>) -> SpanMembers<'a> {
+    // Most spans have none of them: then there is nothing to read or consume.
+    if !attrs.table().may_have_any(SPAN_KEYS) {
+        return SpanMembers::default();
+    }
     let operation = attrs
-        .nonempty("aws.operation")
-        .or_else(|| attrs.nonempty("rpc.method"));
-    let region = attrs.nonempty("aws.region");
+        .nonempty(Key::AwsOperation)
+        .or_else(|| attrs.nonempty(Key::RpcMethod));
+    let region = attrs.nonempty(Key::AwsRegion);
     let request_id = attrs
-        .nonempty("aws.request_id")
-        .or_else(|| attrs.nonempty("aws.requestId"));
+        .nonempty(Key::AwsRequestId)
+        .or_else(|| attrs.nonempty(Key::AwsRequestIdCamel));
     let queue_url = attrs
-        .nonempty("messaging.url")
-        .or_else(|| attrs.nonempty("aws.queue_url"))
-        .or_else(|| attrs.nonempty("aws.queue.url"))
-        .or_else(|| attrs.nonempty("aws.sqs.queue.url"));
+        .nonempty(Key::MessagingUrl)
+        .or_else(|| attrs.nonempty(Key::AwsQueueUrlUnderscore))
+        .or_else(|| attrs.nonempty(Key::AwsQueueUrl))
+        .or_else(|| attrs.nonempty(Key::AwsSqsQueueUrl));
     let mut table_name = attrs
-        .nonempty("aws.table_name")
-        .or_else(|| attrs.nonempty("aws.table.name"));
+        .nonempty(Key::AwsTableNameUnderscore)
+        .or_else(|| attrs.nonempty(Key::AwsTableName));
     let mut table_names = Vec::new();
-    match attrs.value("aws.dynamodb.table_names") {
+    match attrs.value(Key::AwsDynamodbTableNames) {
         Some(Value::ArrayValue(a)) => {
-            let names: Vec<&str> = a
-                .values
-                .iter()
-                .filter_map(|v| match &v.value {
-                    Some(Value::StringValue(s)) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect();
-            if names.len() == 1 {
-                table_name = names.first().copied();
-            } else if names.len() > 1 {
-                table_name = None;
-                table_names = names;
+            let mut names = a.values.iter().filter_map(|v| match &v.value {
+                Some(Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            });
+            // One name (the usual case) needs no list.
+            match (names.next(), names.next()) {
+                (Some(one), None) => table_name = Some(one),
+                (Some(a), Some(b)) => {
+                    table_name = None;
+                    table_names = [a, b].into_iter().chain(names).collect();
+                }
+                _ => {}
             }
         }
         Some(Value::StringValue(s)) if !s.is_empty() => table_name = Some(s.as_str()),
         _ => {}
     }
-    let account_override = attrs.nonempty("aws.account_id");
+    let account_id = attrs.nonempty(Key::AwsAccountId);
     for key in [
-        "aws.operation",
-        "rpc.method",
-        "aws.account_id",
-        "aws.region",
-        "aws.request_id",
-        "aws.requestId",
-        "aws.queue_url",
-        "aws.queue.url",
-        "aws.sqs.queue.url",
-        "aws.table_name",
-        "aws.table.name",
+        Key::AwsOperation,
+        Key::RpcMethod,
+        Key::AwsAccountId,
+        Key::AwsRegion,
+        Key::AwsRequestId,
+        Key::AwsRequestIdCamel,
+        Key::AwsQueueUrlUnderscore,
+        Key::AwsQueueUrl,
+        Key::AwsSqsQueueUrl,
+        Key::AwsTableNameUnderscore,
+        Key::AwsTableName,
     ] {
         attrs.consume(key);
     }
+    SpanMembers {
+        operation,
+        region,
+        request_id,
+        queue_url,
+        table_name,
+        table_names,
+        account_id,
+    }
+}
+
+/// Consumes the span-level aws keys and builds `aws` unless the cloud is not AWS (R-AWS-1..3).
+pub(crate) fn make_aws<'a>(
+    resource: &KeyTable<'a>,
+    attrs: &mut Attrs<'a>,
+    config_log_groups: &'a [String],
+) -> Option<Aws<'a>> {
+    let SpanMembers {
+        operation,
+        region,
+        request_id,
+        queue_url,
+        table_name,
+        table_names,
+        account_id: account_override,
+    } = span_members(attrs);
     if non_aws_cloud(resource) {
         return None;
     }
-    let platform = find_str(resource, "cloud.platform").unwrap_or("");
-    let r = |k: &str| find_nonempty(resource, k);
+    let platform = resource.str(Key::CloudPlatform).unwrap_or("");
+    let r = |k: Key| resource.nonempty(k);
 
     // R-SHAPE-3 / D14: a block whose members are all missing is omitted, not `{}`.
-    let ec2 = (platform == "aws_ec2" || r("host.id").is_some())
+    let ec2 = (platform == "aws_ec2" || r(Key::HostId).is_some())
         .then(|| Ec2 {
-            instance_id: r("host.id"),
-            availability_zone: r("cloud.availability_zone"),
-            instance_size: r("host.type"),
-            ami_id: r("host.image.id"),
+            instance_id: r(Key::HostId),
+            availability_zone: r(Key::CloudAvailabilityZone),
+            instance_size: r(Key::HostType),
+            ami_id: r(Key::HostImageId),
         })
         .filter(|e| {
             e.instance_id.is_some()
@@ -214,14 +380,14 @@ pub(crate) fn make_aws<'a>(
         });
     let ecs = (platform == "aws_ecs")
         .then(|| Ecs {
-            container: r("container.name"),
-            container_id: r("container.id"),
-            task_arn: r("aws.ecs.task.arn"),
-            task_family: r("aws.ecs.task.family"),
-            cluster_arn: r("aws.ecs.cluster.arn"),
-            container_arn: r("aws.ecs.container.arn"),
-            availability_zone: r("cloud.availability_zone"),
-            launch_type: r("aws.ecs.launchtype"),
+            container: r(Key::ContainerName),
+            container_id: r(Key::ContainerId),
+            task_arn: r(Key::AwsEcsTaskArn),
+            task_family: r(Key::AwsEcsTaskFamily),
+            cluster_arn: r(Key::AwsEcsClusterArn),
+            container_arn: r(Key::AwsEcsContainerArn),
+            availability_zone: r(Key::CloudAvailabilityZone),
+            launch_type: r(Key::AwsEcsLaunchtype),
         })
         .filter(|e| {
             [
@@ -237,24 +403,26 @@ pub(crate) fn make_aws<'a>(
             .iter()
             .any(Option::is_some)
         });
-    let eks = (platform == "aws_eks" || r("k8s.cluster.name").is_some())
+    let eks = (platform == "aws_eks" || r(Key::K8sClusterName).is_some())
         .then(|| Eks {
-            cluster_name: r("k8s.cluster.name"),
-            pod: r("k8s.pod.name"),
-            container_id: r("container.id"),
+            cluster_name: r(Key::K8sClusterName),
+            pod: r(Key::K8sPodName),
+            container_id: r(Key::ContainerId),
         })
         .filter(|e| e.cluster_name.is_some() || e.pod.is_some() || e.container_id.is_some());
-    let elastic_beanstalk = match r("service.instance.id") {
+    let elastic_beanstalk = match r(Key::ServiceInstanceId) {
         Some(id) if platform == "aws_elastic_beanstalk" => Some(Beanstalk {
-            environment_name: r("service.namespace"),
-            version_label: r("service.version"),
+            environment_name: r(Key::ServiceNamespace),
+            version_label: r(Key::ServiceVersion),
             deployment_id: id.trim().parse().unwrap_or(0),
         }),
         _ => None,
     };
 
+    // The platform blocks are boxed: absent in Lambda, they would otherwise make every `aws`
+    // object (and document) several hundred bytes larger to move around.
     Some(Aws {
-        account_id: account_override.or_else(|| r("cloud.account.id")),
+        account_id: account_override.or_else(|| r(Key::CloudAccountId)),
         operation,
         region,
         request_id,
@@ -262,18 +430,18 @@ pub(crate) fn make_aws<'a>(
         table_name,
         table_names,
         xray: xray(resource),
-        ec2,
-        ecs,
-        eks,
-        elastic_beanstalk,
+        ec2: ec2.map(Box::new),
+        ecs: ecs.map(Box::new),
+        eks: eks.map(Box::new),
+        elastic_beanstalk: elastic_beanstalk.map(Box::new),
         cloudwatch_logs: log_groups(resource, config_log_groups),
     })
 }
 
 /// `aws.xray` from the resource (R-AWS-2).
-fn xray(resource: &[KeyValue]) -> XRay<'_> {
-    let name = find_nonempty(resource, "telemetry.sdk.name");
-    let lang = find_nonempty(resource, "telemetry.sdk.language");
+fn xray<'a>(resource: &KeyTable<'a>) -> XRay<'a> {
+    let name = resource.nonempty(Key::TelemetrySdkName);
+    let lang = resource.nonempty(Key::TelemetrySdkLanguage);
     let sdk = match (name, lang) {
         (Some(n), Some(l)) => {
             // Already ends with ` for <language>` (any case)?
@@ -285,30 +453,28 @@ fn xray(resource: &[KeyValue]) -> XRay<'_> {
                 .is_some_and(|(sep, lang)| {
                     sep.eq_ignore_ascii_case(" for ") && lang.eq_ignore_ascii_case(l)
                 });
-            Some(if already {
-                Cow::Borrowed(n)
-            } else {
-                let mut sdk = String::with_capacity(n.len() + 5 + l.len());
-                sdk.push_str(n);
-                sdk.push_str(" for ");
-                sdk.push_str(l);
-                Cow::Owned(sdk)
+            Some(SdkName {
+                name: n,
+                language: (!already).then_some(l),
             })
         }
-        (Some(n), None) => Some(Cow::Borrowed(n)),
+        (Some(n), None) => Some(SdkName {
+            name: n,
+            language: None,
+        }),
         _ => None,
     };
     XRay {
         sdk,
-        sdk_version: find_nonempty(resource, "telemetry.sdk.version"),
-        auto_instrumentation: find_nonempty(resource, "telemetry.auto.version").is_some()
-            || find_nonempty(resource, "telemetry.distro.version").is_some(),
+        sdk_version: resource.nonempty(Key::TelemetrySdkVersion),
+        auto_instrumentation: resource.nonempty(Key::TelemetryAutoVersion).is_some()
+            || resource.nonempty(Key::TelemetryDistroVersion).is_some(),
     }
 }
 
 /// Items of a string-array or `&`-separated string attribute (R-AWS-2).
-fn items<'a>(resource: &'a [KeyValue], key: &str) -> Vec<&'a str> {
-    match find(resource, key) {
+fn items<'a>(resource: &KeyTable<'a>, key: Key) -> Vec<&'a str> {
+    match resource.find(key) {
         Some(Value::ArrayValue(a)) => a
             .values
             .iter()
@@ -328,8 +494,8 @@ pub fn log_group_from_arn(arn: &str) -> &str {
 }
 
 /// `aws.cloudwatch_logs` (R-AWS-2).
-fn log_groups<'a>(resource: &'a [KeyValue], config: &'a [String]) -> Vec<LogGroup<'a>> {
-    let arns = items(resource, "aws.log.group.arns");
+fn log_groups<'a>(resource: &KeyTable<'a>, config: &'a [String]) -> Vec<LogGroup<'a>> {
+    let arns = items(resource, Key::AwsLogGroupArns);
     if !arns.is_empty() {
         return arns
             .into_iter()
@@ -339,7 +505,7 @@ fn log_groups<'a>(resource: &'a [KeyValue], config: &'a [String]) -> Vec<LogGrou
             })
             .collect();
     }
-    let names = items(resource, "aws.log.group.names");
+    let names = items(resource, Key::AwsLogGroupNames);
     if !names.is_empty() {
         return names
             .into_iter()
@@ -362,7 +528,15 @@ fn log_groups<'a>(resource: &'a [KeyValue], config: &'a [String]) -> Vec<LogGrou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+
+    fn make_aws<'a>(
+        resource: &'a [KeyValue],
+        attrs: &mut Attrs<'a>,
+        config_log_groups: &'a [String],
+    ) -> Option<Aws<'a>> {
+        super::make_aws(&KeyTable::new(resource), attrs, config_log_groups)
+    }
 
     fn s(key: &str, v: &str) -> KeyValue {
         KeyValue {

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::attrs::Attrs;
 use super::ids::Hex16;
+use super::json::{self, key, Arr, Obj, WriteJson};
+use super::keys::Key;
 use super::stack;
 use super::value::{find, find_str};
 
@@ -74,6 +76,56 @@ pub struct Frame<'a> {
     pub label: &'a str,
 }
 
+impl WriteJson for Cause<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        let mut a = Arr::open(o.key(key!("exceptions")));
+        for e in &self.exceptions {
+            e.write_json(a.next());
+        }
+        a.close();
+        o.close();
+    }
+}
+
+impl WriteJson for Exception<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        self.id.write_json(o.key(key!("id")));
+        if !self.kind.is_empty() {
+            json::str(o.key(key!("type")), &self.kind);
+        }
+        if !self.message.is_empty() {
+            json::str(o.key(key!("message")), &self.message);
+        }
+        if let Some(r) = self.remote {
+            json::bool(o.key(key!("remote")), r);
+        }
+        if let Some(c) = &self.cause {
+            c.write_json(o.key(key!("cause")));
+        }
+        if !self.stack.is_empty() {
+            let mut a = Arr::open(o.key(key!("stack")));
+            for f in &self.stack {
+                let mut fo = Obj::open(a.next());
+                if !f.path.is_empty() {
+                    json::str(fo.key(key!("path")), f.path);
+                }
+                json::i64(fo.key(key!("line")), f.line);
+                if !f.label.is_empty() {
+                    json::str(fo.key(key!("label")), f.label);
+                }
+                fo.close();
+            }
+            a.close();
+        }
+        if let Some(t) = self.truncated {
+            json::u64(o.key(key!("truncated")), t as u64);
+        }
+        o.close();
+    }
+}
+
 fn is_empty_cow<S: AsRef<str>>(s: &S) -> bool {
     s.as_ref().is_empty()
 }
@@ -92,8 +144,8 @@ pub struct Flags {
 /// Flags from the HTTP status code (original map) and span status (R-ERR-2).
 pub(crate) fn make_flags(span: &Span, attrs: &Attrs<'_>) -> Flags {
     let code = attrs
-        .int("http.status_code")
-        .or_else(|| attrs.int("http.response.status_code"));
+        .int(Key::HttpStatusCode)
+        .or_else(|| attrs.int(Key::HttpResponseStatusCode));
     let status_error = span.status.as_ref().is_some_and(|s| s.code == STATUS_ERROR);
     match code {
         Some(c @ 400..=499) => Flags {
@@ -145,8 +197,8 @@ pub(crate) fn make_cause<'a>(input: &CauseInput<'a>, attrs: &mut Attrs<'a>) -> O
         return (!exceptions.is_empty()).then_some(Cause { exceptions });
     }
     if span.status.as_ref().is_some_and(|s| s.code == STATUS_ERROR) {
-        let status_text = attrs.str("http.status_text");
-        attrs.consume("http.status_text");
+        let status_text = attrs.str(Key::HttpStatusText);
+        attrs.consume(Key::HttpStatusText);
         let message = span
             .status
             .as_ref()

@@ -12,6 +12,7 @@ use super::aws::Aws;
 use super::cause::Cause;
 use super::http::Http;
 use super::ids::{Hex16, TraceId};
+use super::json::{self, key, Arr, Obj, WriteJson};
 use super::links::Link;
 use super::sql::Sql;
 
@@ -91,6 +92,85 @@ pub struct Document<'a> {
 pub struct Service<'a> {
     /// `service.version`, else `container.image.tag`.
     pub version: &'a str,
+}
+
+impl Document<'_> {
+    /// Panics unless `json` is byte for byte what `serde_json` writes for this document: the
+    /// writer of [`super::json`] checked against the `Serialize` implementations (debug builds).
+    #[cfg(debug_assertions)]
+    pub(crate) fn debug_assert_same_as_serde(&self, json: &str) {
+        match serde_json::to_string(self) {
+            Ok(reference) => {
+                assert_eq!(json, reference, "hand-written JSON differs from serde_json")
+            }
+            Err(e) => panic!("serde_json failed on a document: {e}"),
+        }
+    }
+}
+
+impl WriteJson for Document<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        json::str(o.key(key!("name")), &self.name);
+        self.id.write_json(o.key(key!("id")));
+        self.trace_id.write_json(o.key(key!("trace_id")));
+        json::f64(o.key(key!("start_time")), self.start_time);
+        if let Some(t) = self.end_time {
+            json::f64(o.key(key!("end_time")), t);
+        }
+        if self.in_progress {
+            json::bool(o.key(key!("in_progress")), true);
+        }
+        if let Some(p) = &self.parent_id {
+            p.write_json(o.key(key!("parent_id")));
+        }
+        if let Some(k) = self.kind {
+            json::str(o.key(key!("type")), k);
+        }
+        if let Some(n) = self.namespace {
+            json::str(o.key(key!("namespace")), n);
+        }
+        json::bool(o.key(key!("fault")), self.fault);
+        json::bool(o.key(key!("error")), self.error);
+        json::bool(o.key(key!("throttle")), self.throttle);
+        if let Some(v) = self.origin {
+            json::str(o.key(key!("origin")), v);
+        }
+        if let Some(v) = self.user {
+            json::str(o.key(key!("user")), v);
+        }
+        if let Some(v) = &self.http {
+            v.write_json(o.key(key!("http")));
+        }
+        if let Some(v) = &self.aws {
+            v.write_json(o.key(key!("aws")));
+        }
+        if let Some(v) = &self.service {
+            let mut s = Obj::open(o.key(key!("service")));
+            json::str(s.key(key!("version")), v.version);
+            s.close();
+        }
+        if let Some(v) = &self.sql {
+            v.write_json(o.key(key!("sql")));
+        }
+        if let Some(v) = &self.cause {
+            v.write_json(o.key(key!("cause")));
+        }
+        if !self.annotations.is_empty() {
+            self.annotations.write_json(o.key(key!("annotations")));
+        }
+        if !self.metadata.is_empty() {
+            self.metadata.write_json(o.key(key!("metadata")));
+        }
+        if !self.links.is_empty() {
+            let mut a = Arr::open(o.key(key!("links")));
+            for l in &self.links {
+                l.write_json(a.next());
+            }
+            a.close();
+        }
+        o.close();
+    }
 }
 
 // serde's `skip_serializing_if` passes a reference.

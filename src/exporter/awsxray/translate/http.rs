@@ -1,14 +1,15 @@
 //! The `http` object (§8).
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::attrs::Attrs;
-use super::value::{as_int, as_str, find, find_int, find_str};
+use super::json::{self, key, Obj, WriteJson};
+use super::keys::{Key, KeyTable};
+use super::value::{as_int, as_str, find, find_str};
 use super::SpanKind;
 
 /// `http` (§8).
@@ -30,7 +31,7 @@ pub struct HttpRequest<'a> {
     pub method: Option<&'a str>,
     /// Verbatim or rebuilt URL (R-HTTP-2).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<Cow<'a, str>>,
+    pub url: Option<Url<'a>>,
     /// `http.user_agent` / `user_agent.original`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
@@ -53,6 +54,42 @@ pub struct HttpResponse {
     pub content_length: Option<i64>,
 }
 
+impl WriteJson for Http<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        if let Some(r) = &self.request {
+            let mut q = Obj::open(o.key(key!("request")));
+            if let Some(v) = r.method {
+                json::str(q.key(key!("method")), v);
+            }
+            if let Some(v) = &r.url {
+                v.write_json(q.key(key!("url")));
+            }
+            if let Some(v) = r.user_agent {
+                json::str(q.key(key!("user_agent")), v);
+            }
+            if let Some(v) = r.client_ip {
+                json::str(q.key(key!("client_ip")), v);
+            }
+            if let Some(v) = r.x_forwarded_for {
+                json::bool(q.key(key!("x_forwarded_for")), v);
+            }
+            q.close();
+        }
+        if let Some(r) = &self.response {
+            let mut q = Obj::open(o.key(key!("response")));
+            if let Some(v) = r.status {
+                json::i64(q.key(key!("status")), v);
+            }
+            if let Some(v) = r.content_length {
+                json::i64(q.key(key!("content_length")), v);
+            }
+            q.close();
+        }
+        o.close();
+    }
+}
+
 /// Values gathered in one pass over the attributes.
 #[derive(Default)]
 struct Parts<'a> {
@@ -70,10 +107,10 @@ struct Parts<'a> {
     net_peer_name: Option<&'a str>,
     net_peer_ip: Option<&'a str>,
     server_address: Option<&'a str>,
-    net_host_port: Option<Cow<'a, str>>,
-    net_peer_port: Option<Cow<'a, str>>,
-    server_port: Option<Cow<'a, str>>,
-    network_peer_port: Option<Cow<'a, str>>,
+    net_host_port: Option<Port<'a>>,
+    net_peer_port: Option<Port<'a>>,
+    server_port: Option<Port<'a>>,
+    network_peer_port: Option<Port<'a>>,
     target: Option<&'a str>,
     path: Option<&'a str>,
     query: Option<&'a str>,
@@ -82,10 +119,10 @@ struct Parts<'a> {
     has_url_parts: bool,
 }
 
-fn port_text(v: &Value) -> Option<Cow<'_, str>> {
+fn port_text(v: &Value) -> Option<Port<'_>> {
     match v {
-        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
-        Value::StringValue(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+        Value::IntValue(i) => Some(Port::Int(*i)),
+        Value::StringValue(s) if !s.is_empty() => Some(Port::Text(s.as_str())),
         _ => None,
     }
 }
@@ -102,6 +139,9 @@ pub(crate) fn make_http<'a>(
 ) -> Option<Http<'a>> {
     let mut p = Parts::default();
     for idx in 0..attrs.len() {
+        let Some(key) = attrs.class_at(idx) else {
+            continue;
+        };
         let Some(kv) = attrs.visible_at(idx) else {
             continue;
         };
@@ -110,32 +150,32 @@ pub(crate) fn make_http<'a>(
         };
         let s = as_str(v);
         let mut take = true;
-        match kv.key.as_str() {
-            "http.method" | "http.request.method" => {
+        match key {
+            Key::HttpMethod | Key::HttpRequestMethod => {
                 p.method = s.or(p.method);
                 p.has_http = true;
             }
-            "http.user_agent" | "user_agent.original" => {
+            Key::HttpUserAgent | Key::UserAgentOriginal => {
                 p.user_agent = s.or(p.user_agent);
                 p.has_http = true;
             }
-            "http.client_ip" => {
+            Key::HttpClientIp => {
                 p.primary_ip = s.or(p.primary_ip);
                 p.has_http = true;
             }
-            "client.address" => {
+            Key::ClientAddress => {
                 if let Some(ip) = s.filter(|ip| is_ip(ip)) {
                     p.primary_ip = Some(ip);
                 }
             }
-            "net.peer.ip" => {
+            Key::NetPeerIp => {
                 if p.fallback_ip.is_none() {
                     p.fallback_ip = s;
                 }
                 p.net_peer_ip = s;
                 p.peer_seen = true;
             }
-            "network.peer.address" => {
+            Key::NetworkPeerAddress => {
                 if let Some(ip) = s.filter(|ip| is_ip(ip)) {
                     if p.fallback_ip.is_none() {
                         p.fallback_ip = Some(ip);
@@ -144,61 +184,61 @@ pub(crate) fn make_http<'a>(
                 }
                 p.has_url_parts = true;
             }
-            "http.url" | "url.full" => {
+            Key::HttpUrl | Key::UrlFull => {
                 p.url = s.or(p.url);
                 p.has_http = true;
                 p.has_url_parts = true;
             }
-            "http.scheme" | "url.scheme" => {
+            Key::HttpScheme | Key::UrlScheme => {
                 p.scheme = s.or(p.scheme);
                 p.has_http = true;
             }
-            "http.host" => {
+            Key::HttpHost => {
                 p.http_host = s;
                 p.has_http = true;
                 p.has_url_parts = true;
             }
-            "http.server_name" => {
+            Key::HttpServerName => {
                 p.server_name = s;
                 p.has_http = true;
                 p.has_url_parts = true;
             }
-            "net.host.name" => {
+            Key::NetHostName => {
                 p.net_host_name = s;
                 p.has_url_parts = true;
             }
-            "host.name" => {
+            Key::HostName => {
                 p.host_name = s;
                 p.has_url_parts = true;
             }
-            "net.peer.name" => {
+            Key::NetPeerName => {
                 p.net_peer_name = s;
                 p.has_url_parts = true;
             }
-            "server.address" => {
+            Key::ServerAddress => {
                 p.server_address = s;
                 p.has_url_parts = true;
             }
-            "net.host.port" => {
+            Key::NetHostPort => {
                 p.net_host_port = port_text(v);
                 p.has_http = true;
             }
-            "net.peer.port" => p.net_peer_port = port_text(v),
-            "server.port" => p.server_port = port_text(v),
-            "network.peer.port" => p.network_peer_port = port_text(v),
-            "http.target" => {
+            Key::NetPeerPort => p.net_peer_port = port_text(v),
+            Key::ServerPort => p.server_port = port_text(v),
+            Key::NetworkPeerPort => p.network_peer_port = port_text(v),
+            Key::HttpTarget => {
                 p.target = s;
                 p.has_http = true;
             }
-            "url.path" => {
+            Key::UrlPath => {
                 p.path = s;
                 p.has_http = true;
             }
-            "url.query" => {
+            Key::UrlQuery => {
                 p.query = s;
                 p.has_http = true;
             }
-            "http.status_code" | "http.response.status_code" => {
+            Key::HttpStatusCode | Key::HttpResponseStatusCode => {
                 p.status = as_int(v).or(p.status);
                 p.has_http = true;
             }
@@ -215,8 +255,8 @@ pub(crate) fn make_http<'a>(
     let client_ip = nonempty(p.primary_ip).or(nonempty(p.fallback_ip));
     let url = if p.has_url_parts {
         match p.url {
-            Some(u) if !u.is_empty() => Some(Cow::Borrowed(u)),
-            _ => build_url(&p, kind).map(Cow::Owned),
+            Some(u) if !u.is_empty() => Some(Url::Verbatim(u)),
+            _ => build_url(&p, kind),
         }
     } else {
         None
@@ -234,7 +274,7 @@ pub(crate) fn make_http<'a>(
         && request.client_ip.is_none();
     let response = HttpResponse {
         status: p.status,
-        content_length: content_length(span),
+        content_length: content_length(span, attrs.table()),
     };
     let response_empty = response.status.is_none() && response.content_length.is_none();
     if request_empty && response_empty {
@@ -250,8 +290,130 @@ fn nonempty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-/// Rebuilds the URL from its parts (R-HTTP-2, D8, D9). `None` when no host is known.
-fn build_url(p: &Parts<'_>, kind: SpanKind) -> Option<String> {
+/// A port as the span gives it: an integer, or a non-empty string used verbatim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port<'a> {
+    /// `IntValue`.
+    Int(i64),
+    /// Non-empty `StringValue`.
+    Text(&'a str),
+}
+
+impl Port<'_> {
+    /// Whether this is the default port of `scheme` (`http` 80, `https` 443), which the URL
+    /// leaves out (R-HTTP-2).
+    fn is_default_for(self, scheme: &str) -> bool {
+        match (scheme, self) {
+            ("http", Port::Int(80)) | ("https", Port::Int(443)) => true,
+            ("http", Port::Text(t)) => t == "80",
+            ("https", Port::Text(t)) => t == "443",
+            _ => false,
+        }
+    }
+}
+
+/// `http.request.url`: the span's own URL, or one rebuilt from its parts (R-HTTP-2, D8, D9).
+/// The rebuilt form is only put together while the document is written (no allocation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Url<'a> {
+    /// `http.url` / `url.full`, verbatim.
+    Verbatim(&'a str),
+    /// `<scheme>://<host>[:<port>]<target>`, or `…<path>[?<query>]` without a target.
+    Parts {
+        /// Scheme, `http` when the span has none.
+        scheme: &'a str,
+        /// Host; IPv6 literals are bracketed when a port follows.
+        host: &'a str,
+        /// Port, unless absent or the scheme's default.
+        port: Option<Port<'a>>,
+        /// `http.target`: written as is.
+        target: Option<&'a str>,
+        /// `url.path`, `/` when absent or empty (used without a target).
+        path: &'a str,
+        /// `url.query`, non-empty (used without a target); `?` is added unless present.
+        query: Option<&'a str>,
+    },
+}
+
+impl Url<'_> {
+    /// Calls `piece` with the parts of the URL text, in order.
+    fn pieces(&self, mut piece: impl FnMut(&str)) {
+        match *self {
+            Url::Verbatim(u) => piece(u),
+            Url::Parts {
+                scheme,
+                host,
+                port,
+                target,
+                path,
+                query,
+            } => {
+                piece(scheme);
+                piece("://");
+                match port {
+                    Some(port) => {
+                        if host.contains(':') && !host.starts_with('[') {
+                            piece("[");
+                            piece(host);
+                            piece("]");
+                        } else {
+                            piece(host);
+                        }
+                        piece(":");
+                        match port {
+                            Port::Int(i) => piece(itoa::Buffer::new().format(i)),
+                            Port::Text(t) => piece(t),
+                        }
+                    }
+                    None => piece(host),
+                }
+                if let Some(target) = target {
+                    piece(target);
+                } else {
+                    piece(path);
+                    if let Some(q) = query {
+                        if !q.starts_with('?') {
+                            piece("?");
+                        }
+                        piece(q);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Url<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut result = Ok(());
+        self.pieces(|p| {
+            if result.is_ok() {
+                result = f.write_str(p);
+            }
+        });
+        result
+    }
+}
+
+impl Serialize for Url<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Url::Verbatim(u) => s.serialize_str(u),
+            parts => s.collect_str(parts),
+        }
+    }
+}
+
+impl WriteJson for Url<'_> {
+    fn write_json(&self, out: &mut String) {
+        out.push('"');
+        self.pieces(|p| json::str_contents(out, p));
+        out.push('"');
+    }
+}
+
+/// The URL from its parts (R-HTTP-2, D8, D9). `None` when no host is known.
+fn build_url<'a>(p: &Parts<'a>, kind: SpanKind) -> Option<Url<'a>> {
     let scheme = nonempty(p.scheme).unwrap_or("http");
     let (host, port) = if let Some(h) = nonempty(p.http_host) {
         (h, None)
@@ -260,78 +422,51 @@ fn build_url(p: &Parts<'_>, kind: SpanKind) -> Option<String> {
             .or(nonempty(p.net_host_name))
             .or(nonempty(p.host_name))
             .or(nonempty(p.server_address))?;
-        (host, p.net_host_port.as_ref().or(p.server_port.as_ref()))
+        (host, p.net_host_port.or(p.server_port))
     } else {
         let host = nonempty(p.net_peer_name)
             .or(nonempty(p.net_peer_ip))
             .or(nonempty(p.server_address))?;
-        let port = p
-            .net_peer_port
-            .as_ref()
-            .or(p.server_port.as_ref())
-            .or(p.network_peer_port.as_ref());
+        let port = p.net_peer_port.or(p.server_port).or(p.network_peer_port);
         (host, port)
     };
-    let port = port
-        .map(|c| c.as_ref())
-        .filter(|port| !port.is_empty())
-        .filter(|port| {
-            !((scheme == "http" && *port == "80") || (scheme == "https" && *port == "443"))
-        });
-
-    let mut url = String::with_capacity(64);
-    url.push_str(scheme);
-    url.push_str("://");
-    match port {
-        Some(port) => {
-            if host.contains(':') && !host.starts_with('[') {
-                url.push('[');
-                url.push_str(host);
-                url.push(']');
-            } else {
-                url.push_str(host);
-            }
-            url.push(':');
-            url.push_str(port);
-        }
-        None => url.push_str(host),
-    }
-    if let Some(target) = p.target {
-        url.push_str(target);
-    } else {
-        url.push_str(nonempty(p.path).unwrap_or("/"));
-        if let Some(q) = nonempty(p.query) {
-            if !q.starts_with('?') {
-                url.push('?');
-            }
-            url.push_str(q);
-        }
-    }
-    Some(url)
+    Some(Url::Parts {
+        scheme,
+        host,
+        port: port.filter(|port| !port.is_default_for(scheme)),
+        target: p.target,
+        path: nonempty(p.path).unwrap_or("/"),
+        query: nonempty(p.query),
+    })
 }
 
-/// `content_length` only when known (R-HTTP-6, D5).
-fn content_length(span: &Span) -> Option<i64> {
-    for key in ["http.response.body.size", "http.response_content_length"] {
-        if let Some(v) = find_int(&span.attributes, key) {
+/// `content_length` only when known (R-HTTP-6, D5); `span_keys` are the span's attributes.
+fn content_length(span: &Span, span_keys: &KeyTable<'_>) -> Option<i64> {
+    for key in [Key::HttpResponseBodySize, Key::HttpResponseContentLength] {
+        if let Some(v) = span_keys.int(key) {
             return Some(v);
         }
     }
+    let positive = |v: Option<&Value>| match v {
+        Some(Value::IntValue(i)) if *i != 0 => Some(*i),
+        _ => None,
+    };
+    if span_keys.str(Key::MessageType) == Some("RECEIVED") {
+        if let Some(n) = positive(span_keys.find(Key::MessagingPayloadSizeBytes))
+            .or_else(|| positive(span_keys.find(Key::MessagingBodySize)))
+        {
+            return Some(n);
+        }
+    }
     let received = |kvs: &[KeyValue]| -> Option<i64> {
-        if find_str(kvs, "message.type") != Some("RECEIVED") {
+        if find_str(kvs, Key::MessageType.text()) != Some("RECEIVED") {
             return None;
         }
-        [
-            "messaging.message_payload_size_bytes",
-            "messaging.message.body.size",
-        ]
-        .iter()
-        .find_map(|k| match find(kvs, k) {
-            Some(Value::IntValue(i)) if *i != 0 => Some(*i),
-            _ => None,
-        })
+        [Key::MessagingPayloadSizeBytes, Key::MessagingBodySize]
+            .iter()
+            .find_map(|k| positive(find(kvs, k.text())))
     };
-    received(&span.attributes).or_else(|| span.events.iter().find_map(|e| received(&e.attributes)))
+    span.events.iter().find_map(|e| received(&e.attributes))
 }
 
 #[cfg(test)]
@@ -518,7 +653,10 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(content_length(&span), Some(7));
+        assert_eq!(
+            content_length(&span, &KeyTable::new(&span.attributes)),
+            Some(7)
+        );
         let (json, _) = run(SpanKind::Server, vec![s("http.method", "GET")]);
         assert!(!json.unwrap_or_default().contains("content_length"));
     }

@@ -6,7 +6,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::ids::{Hex16, TraceId};
-use super::value::AttrMap;
+use super::json::{key, Obj, WriteJson};
+use super::value::{write_attr_map, AttrMap};
 
 /// One link `{trace_id, id, attributes}` (R-LINK-1).
 #[derive(Debug, Clone)]
@@ -39,6 +40,22 @@ impl Serialize for Link<'_> {
             )?;
         }
         map.end()
+    }
+}
+
+impl WriteJson for Link<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        self.trace_id.write_json(o.key(key!("trace_id")));
+        self.id.write_json(o.key(key!("id")));
+        if self
+            .attributes
+            .iter()
+            .any(|kv| kv.value.as_ref().is_some_and(|v| v.value.is_some()))
+        {
+            write_attr_map(o.key(key!("attributes")), self.attributes, None);
+        }
+        o.close();
     }
 }
 

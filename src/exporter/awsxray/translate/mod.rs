@@ -12,6 +12,8 @@ pub mod cause;
 pub mod document;
 pub mod http;
 pub mod ids;
+mod json;
+mod keys;
 mod letters;
 pub mod links;
 pub mod name;
@@ -33,7 +35,7 @@ use opentelemetry_proto::tonic::{resource::v1::Resource, trace::v1::Span};
 use attrs::Attrs;
 use document::{unix_seconds, Document, NAMESPACE_REMOTE, TYPE_SUBSEGMENT};
 use ids::{Hex16, TraceId};
-use value::find_str;
+use keys::{Key, KeyTable};
 
 /// Options of the translation, taken from the `awsxray` exporter's config (§18 of the spec).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +85,8 @@ pub enum DropReason {
     /// Still larger than `max_document_bytes` after every shrinking step (R-SIZE-1, D6).
     #[error("document larger than the budget")]
     TooLarge,
-    /// The JSON serialiser failed (not expected).
+    /// The JSON serialiser failed. Not produced any more: documents are written by an
+    /// infallible writer (`json`); kept so that counters and logs keep their names.
     #[error("document serialisation failed")]
     Serialization,
 }
@@ -144,11 +147,11 @@ impl SpanKind {
 /// Attribute value marking a local root (R-KIND-3).
 pub const LOCAL_ROOT: &str = "LOCAL_ROOT";
 /// Keys removed from the local-root service segment before translation (R-KIND-5).
-const SERVICE_SEGMENT_REMOVED: [&str; 4] = [
-    "aws.remote.service",
-    "aws.remote.operation",
-    "remoteTarget",
-    "K8s.RemoteNamespace",
+const SERVICE_SEGMENT_REMOVED: [Key; 4] = [
+    Key::AwsRemoteService,
+    Key::AwsRemoteOperation,
+    Key::RemoteTarget,
+    Key::K8sRemoteNamespace,
 ];
 
 /// Which document of a span is being built (§3.3).
@@ -165,6 +168,8 @@ enum Variant {
 /// Everything about the span that does not change between its documents.
 struct Ctx<'a> {
     resource: Option<&'a [KeyValue]>,
+    /// Lookups in the resource attributes (empty when there is no resource).
+    res: KeyTable<'a>,
     span: &'a Span,
     config: &'a TranslateConfig,
     now_unix_secs: u64,
@@ -188,9 +193,9 @@ pub struct SpanOptions {
 }
 
 /// An AWS SDK span: `rpc.system` (or `rpc.system.name`, D1) is `aws-api` (R-NS-1, R-NAME-6).
-fn is_aws_sdk(kvs: &[KeyValue]) -> bool {
-    find_str(kvs, "rpc.system") == Some("aws-api")
-        || find_str(kvs, "rpc.system.name") == Some("aws-api")
+fn is_aws_sdk(span_keys: &KeyTable<'_>) -> bool {
+    span_keys.str(Key::RpcSystem) == Some("aws-api")
+        || span_keys.str(Key::RpcSystemName) == Some("aws-api")
 }
 
 /// Translates one span with its resource into X-Ray documents (R-SHAPE-1).
@@ -231,9 +236,12 @@ pub fn translate_with(
         Some(Hex16::from_span_id(&span.parent_span_id).ok_or(DropReason::InvalidParentSpanId)?)
     };
     let kind = SpanKind::from_otlp(span.kind);
-    let local_root = find_str(&span.attributes, "aws.span.kind") == Some(LOCAL_ROOT);
+    let span_keys = KeyTable::new(&span.attributes);
+    let local_root = span_keys.str(Key::AwsSpanKind) == Some(LOCAL_ROOT);
+    let resource = resource.map(|r| r.attributes.as_slice());
     let ctx = Ctx {
-        resource: resource.map(|r| r.attributes.as_slice()),
+        resource,
+        res: KeyTable::new(resource.unwrap_or(&[])),
         span,
         config,
         now_unix_secs,
@@ -245,24 +253,41 @@ pub fn translate_with(
         lambda_subsegment: options.under_lambda_segment && parent.is_some() && !local_root,
     };
 
-    let mut out = Translation::default();
+    let split = ctx.local_root && !matches!(kind, SpanKind::Server | SpanKind::Internal);
+    let mut out = Translation {
+        documents: Vec::with_capacity(if split { 2 } else { 1 }),
+        dropped: Vec::new(),
+    };
+    // By reference: a document is large, and moving it costs a copy.
     let mut emit =
-        |mut doc: Document<'_>| match budget::serialize_within(&mut doc, config.max_document_bytes)
-        {
+        |doc: &mut Document<'_>| match budget::serialize_within(doc, config.max_document_bytes) {
             Ok(json) => {
                 // Test builds: every document checked against our schema and the budget.
                 #[cfg(test)]
                 test_support::assert_valid(&json, config.max_document_bytes);
+                // Debug builds (every test, unit or integration): the hand-written JSON must be
+                // byte for byte what `serde_json` writes for the same document.
+                #[cfg(debug_assertions)]
+                doc.debug_assert_same_as_serde(&json);
                 out.documents.push(json);
             }
             Err(reason) => out.dropped.push(reason),
         };
-    if ctx.local_root && !matches!(kind, SpanKind::Server | SpanKind::Internal) {
+    if split {
         let service_id = Hex16::random();
-        emit(build(&ctx, Variant::Dependency { service_id }));
-        emit(build(&ctx, Variant::Service { service_id }));
+        let attrs = Attrs::from_table(span_keys);
+        emit(&mut build(
+            &ctx,
+            Variant::Dependency { service_id },
+            attrs.clone(),
+        ));
+        emit(&mut build(&ctx, Variant::Service { service_id }, attrs));
     } else {
-        emit(build(&ctx, Variant::Plain));
+        emit(&mut build(
+            &ctx,
+            Variant::Plain,
+            Attrs::from_table(span_keys),
+        ));
     }
     if out.documents.is_empty() {
         return Err(out.dropped.first().copied().unwrap_or(DropReason::TooLarge));
@@ -281,13 +306,13 @@ pub fn translate_span(
     translate(resource, span, config, now_unix_secs).map(|t| t.documents)
 }
 
-/// Builds one document in the order of R-SHAPE-4.
-fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
+/// Builds one document in the order of R-SHAPE-4 from the untouched span attributes `attrs`.
+fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<'a> {
     let span = ctx.span;
     let config = ctx.config;
     let kind = ctx.kind;
     let resource: &'a [KeyValue] = ctx.resource.unwrap_or(&[]);
-    let mut attrs = Attrs::new(&span.attributes);
+    let res = &ctx.res;
     if let Variant::Service { .. } = variant {
         for key in SERVICE_SEGMENT_REMOVED {
             attrs.remove(key);
@@ -306,13 +331,13 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
         Variant::Dependency { .. } => false,
         Variant::Service { .. } => true,
     };
-    let aws_sdk = is_aws_sdk(&span.attributes);
+    let aws_sdk = is_aws_sdk(attrs.table());
 
     // Times and in_progress (§6).
     let mut in_progress = false;
-    if let Some(Value::BoolValue(b)) = attrs.value("aws.xray.inprogress") {
+    if let Some(Value::BoolValue(b)) = attrs.value(Key::AwsXrayInprogress) {
         in_progress = *b;
-        attrs.consume("aws.xray.inprogress");
+        attrs.consume(Key::AwsXrayInprogress);
     }
     if span.end_time_unix_nano == 0 {
         in_progress = true; // R-TIME-4 (D7)
@@ -325,15 +350,15 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
     let cause = cause::make_cause(
         &cause::CauseInput {
             span,
-            language: find_str(resource, "telemetry.sdk.language"),
+            language: res.str(Key::TelemetrySdkLanguage),
             remote: matches!(kind, SpanKind::Client | SpanKind::Producer),
             aws_sdk,
         },
         &mut attrs,
     );
-    let origin = origin::make_origin(ctx.resource, config.lambda_origin.as_deref());
-    let aws = aws::make_aws(resource, &mut attrs, &config.aws_log_groups);
-    let service = service::make_service(resource);
+    let origin = origin::make_origin(res, config.lambda_origin.as_deref());
+    let aws = aws::make_aws(res, &mut attrs, &config.aws_log_groups);
+    let service = service::make_service(res);
     let sql = sql::make_sql(&span.name, &mut attrs);
     for key in &config.indexed_attributes {
         attrs.restore(key); // R-ANN-1
@@ -358,7 +383,7 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
         is_segment,
         aws_sdk,
         span_name: &span.name,
-        resource,
+        resource: res,
         attrs: &attrs,
     });
     let mut namespace = name::base_namespace(aws_sdk, named.from_aws_service, kind);
@@ -397,7 +422,7 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
                     kind,
                     SpanKind::Client | SpanKind::Producer | SpanKind::Consumer
                 )
-                && attrs.has("aws.remote.service")
+                && attrs.has(Key::AwsRemoteService)
             {
                 namespace = Some(NAMESPACE_REMOTE);
             }
@@ -417,7 +442,7 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant) -> Document<'a> {
         }
         Variant::Service { .. } => {
             // R-KIND-5 (2)
-            if let Some(local) = attrs.nonempty("aws.local.service") {
+            if let Some(local) = attrs.nonempty(Key::AwsLocalService) {
                 let clean = name::sanitize(local);
                 if !clean.is_empty() {
                     doc.name = clean;

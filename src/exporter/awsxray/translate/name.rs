@@ -2,12 +2,10 @@
 
 use std::borrow::Cow;
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-
 use super::attrs::Attrs;
 use super::document::{NAMESPACE_AWS, NAMESPACE_REMOTE};
+use super::keys::{Key, KeyTable};
 use super::letters::is_letter;
-use super::value::find_nonempty;
 use super::SpanKind;
 
 /// Maximum name length in characters (R-NAME-5).
@@ -30,9 +28,29 @@ fn allowed(c: char) -> bool {
     }
 }
 
+/// [`allowed`] for every byte: `false` for non-ASCII bytes (those take the `char` path).
+static ALLOWED_ASCII: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b' ' | b'_' | b'.' | b':' | b'/' | b'%' | b'&' | b'#' | b'=' | b'+' | b'-' | b'@'
+            );
+        b += 1;
+    }
+    t
+};
+
 /// Removes disallowed characters (R-NAME-4) and cuts to 200 characters (R-NAME-5, D2).
 /// Returns an empty string when nothing is left; borrows when nothing changes.
 pub fn sanitize(raw: &str) -> Cow<'_, str> {
+    // Fast path: short, all allowed ASCII (at most 200 bytes is at most 200 characters).
+    if raw.len() <= MAX_NAME_CHARS && raw.bytes().all(|b| ALLOWED_ASCII[usize::from(b)]) {
+        return Cow::Borrowed(raw);
+    }
     let mut clean = true;
     for (kept, (idx, c)) in raw.char_indices().enumerate() {
         if !allowed(c) {
@@ -62,7 +80,7 @@ pub(crate) struct NameInput<'a, 'b> {
     pub(crate) is_segment: bool,
     pub(crate) aws_sdk: bool,
     pub(crate) span_name: &'a str,
-    pub(crate) resource: &'a [KeyValue],
+    pub(crate) resource: &'b KeyTable<'a>,
     pub(crate) attrs: &'b Attrs<'a>,
 }
 
@@ -81,7 +99,7 @@ pub fn trim_aws_sdk_prefix(s: &str) -> &str {
 
 /// `aws.remote.service`, trimmed for AWS SDK spans (R-NAME-6).
 pub(crate) fn remote_service<'a>(attrs: &Attrs<'a>, aws_sdk: bool) -> Option<&'a str> {
-    let v = attrs.nonempty("aws.remote.service")?;
+    let v = attrs.nonempty(Key::AwsRemoteService)?;
     Some(if aws_sdk { trim_aws_sdk_prefix(v) } else { v })
 }
 
@@ -101,22 +119,20 @@ fn url_host(s: &str) -> Option<&str> {
 /// Row 5: `db.name`/`db.namespace` with `@host` (D1).
 fn db_name<'a>(attrs: &Attrs<'a>) -> Option<Cow<'a, str>> {
     let db = attrs
-        .nonempty("db.name")
-        .or_else(|| attrs.nonempty("db.namespace"))?;
+        .nonempty(Key::DbName)
+        .or_else(|| attrs.nonempty(Key::DbNamespace))?;
     let host = attrs
-        .nonempty("db.connection_string")
+        .nonempty(Key::DbConnectionString)
         .and_then(|c| url_host(c.strip_prefix("jdbc:").unwrap_or(c)))
-        .or_else(|| attrs.nonempty("server.address"));
+        .or_else(|| attrs.nonempty(Key::ServerAddress));
     Some(match host {
         Some(h) => Cow::Owned(format!("{db}@{h}")),
         None => Cow::Borrowed(db),
     })
 }
 
-/// A lazily evaluated name candidate.
-type Getter<'g, 'a> = &'g dyn Fn() -> Option<Cow<'a, str>>;
-
-/// Applies the precedence table of §4.1, sanitising every candidate (D2).
+/// Applies the precedence table of §4.1, sanitising every candidate (D2): the first row that
+/// applies and gives a non-empty name wins; then the span name; then [`FALLBACK_NAME`].
 pub(crate) fn compute_name<'a>(input: &NameInput<'a, '_>) -> Named<'a> {
     let attrs = input.attrs;
     let kind = input.kind;
@@ -130,50 +146,53 @@ pub(crate) fn compute_name<'a>(input: &NameInput<'a, '_>) -> Named<'a> {
             from_aws_service,
         })
     };
-    let b = |s: Option<&'a str>| s.map(Cow::Borrowed);
+    let pick = |value: Option<&'a str>| named(Cow::Borrowed(value?), false);
 
     let segment_like_server = kind == SpanKind::Server
         || (kind == SpanKind::Internal && input.local_root)
         || (kind == SpanKind::Consumer && input.is_segment);
     let remote_row = matches!(kind, SpanKind::Client | SpanKind::Producer)
         || (kind == SpanKind::Consumer && !input.is_segment);
+    let service_name_row =
+        kind == SpanKind::Server || (kind == SpanKind::Consumer && input.is_segment);
 
-    let candidates: [(bool, Getter<'_, 'a>, bool); 10] = [
-        (
-            segment_like_server,
-            &|| b(attrs.nonempty("aws.local.service")),
-            false,
-        ),
-        (
-            remote_row,
-            &|| b(remote_service(attrs, input.aws_sdk)),
-            false,
-        ),
-        (true, &|| b(attrs.nonempty("peer.service")), false),
-        (true, &|| b(attrs.nonempty("aws.service")), true),
-        (true, &|| db_name(attrs), false),
-        (
-            kind == SpanKind::Server || (kind == SpanKind::Consumer && input.is_segment),
-            &|| b(find_nonempty(input.resource, "service.name")),
-            false,
-        ),
-        (true, &|| b(attrs.nonempty("rpc.service")), false),
-        (true, &|| b(attrs.nonempty("http.host")), false),
-        (true, &|| b(attrs.nonempty("net.peer.name")), false),
-        (true, &|| b(attrs.nonempty("server.address")), false),
-    ];
-    for (applies, get, aws_ns) in candidates {
-        if !applies {
-            continue;
+    // Rows in order; a row's lookup only happens when the rows above gave nothing.
+    let row1 = || {
+        if segment_like_server {
+            pick(attrs.nonempty(Key::AwsLocalService))
+        } else {
+            None
         }
-        if let Some(n) = get().and_then(|v| named(v, aws_ns)) {
-            return n;
+    };
+    let row2 = || {
+        if remote_row {
+            pick(remote_service(attrs, input.aws_sdk))
+        } else {
+            None
         }
-    }
-    named(Cow::Borrowed(input.span_name), false).unwrap_or(Named {
-        name: Cow::Borrowed(FALLBACK_NAME),
-        from_aws_service: false,
-    })
+    };
+    let row6 = || {
+        if service_name_row {
+            pick(input.resource.nonempty(Key::ServiceName))
+        } else {
+            None
+        }
+    };
+    row1()
+        .or_else(row2)
+        .or_else(|| pick(attrs.nonempty(Key::PeerService)))
+        .or_else(|| named(Cow::Borrowed(attrs.nonempty(Key::AwsService)?), true))
+        .or_else(|| named(db_name(attrs)?, false))
+        .or_else(row6)
+        .or_else(|| pick(attrs.nonempty(Key::RpcService)))
+        .or_else(|| pick(attrs.nonempty(Key::HttpHost)))
+        .or_else(|| pick(attrs.nonempty(Key::NetPeerName)))
+        .or_else(|| pick(attrs.nonempty(Key::ServerAddress)))
+        .or_else(|| pick(Some(input.span_name)))
+        .unwrap_or(Named {
+            name: Cow::Borrowed(FALLBACK_NAME),
+            from_aws_service: false,
+        })
 }
 
 /// Namespace before local-root and segment rules (R-NS-1..3).
@@ -194,7 +213,7 @@ pub(crate) fn base_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
     fn kv(key: &str, v: &str) -> KeyValue {
         KeyValue {
@@ -208,6 +227,7 @@ mod tests {
 
     fn name_of(kind: SpanKind, attrs: &[KeyValue], resource: &[KeyValue], span: &str) -> String {
         let view = Attrs::new(attrs);
+        let resource = &KeyTable::new(resource);
         compute_name(&NameInput {
             kind,
             local_root: false,

@@ -1,22 +1,20 @@
 //! `origin` from resource attributes (§7).
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-
 use super::aws::non_aws_cloud;
-use super::value::find_str;
+use super::keys::{Key, KeyTable};
 
-/// The origin of a document, or `None` (R-ORIGIN-1..3). `lambda_origin` is the D4 option.
+/// The origin of a document, or `None` (R-ORIGIN-1..3). `lambda_origin` is the D4 option;
+/// `resource` holds the resource attributes (none: no origin).
 pub(crate) fn make_origin<'a>(
-    resource: Option<&'a [KeyValue]>,
+    resource: &KeyTable<'a>,
     lambda_origin: Option<&'a str>,
 ) -> Option<&'a str> {
-    let resource = resource.filter(|r| !r.is_empty())?;
     if non_aws_cloud(resource) {
         return None;
     }
-    match find_str(resource, "cloud.platform")? {
+    match resource.str(Key::CloudPlatform)? {
         "aws_ec2" => Some("AWS::EC2::Instance"),
-        "aws_ecs" => Some(match find_str(resource, "aws.ecs.launchtype") {
+        "aws_ecs" => Some(match resource.str(Key::AwsEcsLaunchtype) {
             Some("ec2") => "AWS::ECS::EC2",
             Some("fargate") => "AWS::ECS::Fargate",
             _ => "AWS::ECS::Container",
@@ -32,7 +30,7 @@ pub(crate) fn make_origin<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
     fn s(key: &str, v: &str) -> KeyValue {
         KeyValue {
@@ -47,7 +45,7 @@ mod tests {
     #[test]
     fn platform_table() {
         // R-ORIGIN-2
-        let o = |r: &[KeyValue]| make_origin(Some(r), None).map(str::to_owned);
+        let o = |r: &[KeyValue]| make_origin(&KeyTable::new(r), None).map(str::to_owned);
         assert_eq!(
             o(&[s("cloud.platform", "aws_ec2")]).as_deref(),
             Some("AWS::EC2::Instance")
@@ -69,7 +67,7 @@ mod tests {
             None
         ); // R-ORIGIN-1
         assert_eq!(o(&[s("cloud.platform", "aws_lambda")]), None);
-        assert_eq!(make_origin(None, Some("x")), None);
+        assert_eq!(make_origin(&KeyTable::new(&[]), Some("x")), None);
     }
 
     #[test]
@@ -77,7 +75,7 @@ mod tests {
         // R-ORIGIN-3 (D4)
         let r = [s("cloud.platform", "aws_lambda")];
         assert_eq!(
-            make_origin(Some(&r), Some("AWS::Lambda::Function")),
+            make_origin(&KeyTable::new(&r), Some("AWS::Lambda::Function")),
             Some("AWS::Lambda::Function")
         );
     }

@@ -1,21 +1,24 @@
 //! The `service` object (§12).
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-
 use super::document::Service;
-use super::value::find_nonempty;
+use super::keys::{Key, KeyTable};
 
 /// `service.version` from resource `service.version`, else `container.image.tag` (R-SVC-1).
-pub(crate) fn make_service(resource: &[KeyValue]) -> Option<Service<'_>> {
-    find_nonempty(resource, "service.version")
-        .or_else(|| find_nonempty(resource, "container.image.tag"))
+pub(crate) fn make_service<'a>(resource: &KeyTable<'a>) -> Option<Service<'a>> {
+    resource
+        .nonempty(Key::ServiceVersion)
+        .or_else(|| resource.nonempty(Key::ContainerImageTag))
         .map(|version| Service { version })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+
+    fn make_service(kvs: &[KeyValue]) -> Option<Service<'_>> {
+        super::make_service(&KeyTable::new(kvs))
+    }
 
     fn s(key: &str, v: &str) -> KeyValue {
         KeyValue {

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use super::attrs::Attrs;
+use super::json::{self, key, Obj, WriteJson};
+use super::keys::Key;
 
 /// `sql` (R-SQL-2); `preparation`, `database_version`, `driver_version` are never written
 /// (R-SQL-3).
@@ -26,6 +28,26 @@ pub struct Sql<'a> {
     pub sanitized_query: Option<&'a str>,
 }
 
+impl WriteJson for Sql<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        if let Some(v) = self.url {
+            json::str(o.key(key!("url")), v);
+        }
+        json::str(o.key(key!("connection_string")), &self.connection_string);
+        if let Some(v) = self.database_type {
+            json::str(o.key(key!("database_type")), v);
+        }
+        if let Some(v) = self.user {
+            json::str(o.key(key!("user")), v);
+        }
+        if let Some(v) = self.sanitized_query {
+            json::str(o.key(key!("sanitized_query")), v);
+        }
+        o.close();
+    }
+}
+
 /// Database systems that produce an `sql` object (R-SQL-1, D1).
 pub const SQL_SYSTEMS: &[&str] = &[
     "db2",
@@ -44,39 +66,39 @@ pub const SQL_SYSTEMS: &[&str] = &[
     "oracle.db",
 ];
 
-const SQL_KEYS: &[&str] = &[
-    "db.connection_string",
-    "db.system",
-    "db.name",
-    "db.statement",
-    "db.user",
-    "db.system.name",
-    "db.namespace",
-    "db.query.text",
-    "user.name",
+const SQL_KEYS: &[Key] = &[
+    Key::DbConnectionString,
+    Key::DbSystem,
+    Key::DbName,
+    Key::DbStatement,
+    Key::DbUser,
+    Key::DbSystemName,
+    Key::DbNamespace,
+    Key::DbQueryText,
+    Key::UserName,
 ];
 
 /// Builds `sql` and consumes the db keys when the system is SQL (R-SQL-1/2); otherwise consumes
 /// nothing.
 pub(crate) fn make_sql<'a>(span_name: &'a str, attrs: &mut Attrs<'a>) -> Option<Sql<'a>> {
-    let first = |a: &str, b: &str| attrs.nonempty(a).or_else(|| attrs.nonempty(b));
-    let system = first("db.system", "db.system.name")?;
+    let first = |a: Key, b: Key| attrs.nonempty(a).or_else(|| attrs.nonempty(b));
+    let system = first(Key::DbSystem, Key::DbSystemName)?;
     if !SQL_SYSTEMS.contains(&system) {
         return None;
     }
-    let db_name = first("db.name", "db.namespace").unwrap_or("");
+    let db_name = first(Key::DbName, Key::DbNamespace).unwrap_or("");
     let conn = attrs
-        .nonempty("db.connection_string")
+        .nonempty(Key::DbConnectionString)
         .unwrap_or("localhost");
     let sql = Sql {
         url: (!span_name.is_empty()).then_some(span_name),
         connection_string: Cow::Owned(format!("{conn}/{db_name}")),
         database_type: Some(system),
-        user: first("db.user", "user.name"),
-        sanitized_query: first("db.statement", "db.query.text"),
+        user: first(Key::DbUser, Key::UserName),
+        sanitized_query: first(Key::DbStatement, Key::DbQueryText),
     };
     for key in SQL_KEYS {
-        attrs.consume(key);
+        attrs.consume(*key);
     }
     Some(sql)
 }

@@ -25,17 +25,93 @@ pub(crate) fn fill<'a>(language: &str, text: &'a str, out: &mut Vec<Exception<'a
     }
 }
 
+/// Appends `frame`, making room for a typical stack at the first one (fewer reallocations).
+fn push_frame<'a>(stack: &mut Vec<Frame<'a>>, frame: Frame<'a>) {
+    if stack.capacity() == 0 {
+        stack.reserve(16);
+    }
+    stack.push(frame);
+}
+
 fn push_frames<'a>(out: &mut [Exception<'a>], at: usize, frames: Vec<Frame<'a>>) {
     if let Some(e) = out.get_mut(at) {
         e.stack.extend(frames);
     }
 }
 
+/// Index of the first `needle` byte in `hay`, eight bytes at a time (stack lines are short:
+/// this beats `memchr`'s alignment prologue; performance, issue 3).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    let mut at = 0;
+    while let Some(chunk) = hay.get(at..at + 8) {
+        let word: &[u8; 8] = chunk.try_into().ok()?;
+        let x = u64::from_le_bytes(*word) ^ pattern;
+        // Zero bytes of `x` are matches; the lowest flagged byte is exact.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    hay.get(at..)?
+        .iter()
+        .position(|b| *b == needle)
+        .map(|p| at + p)
+}
+
+/// [`str::find`] for an ASCII `needle`.
+fn find_ascii(s: &str, needle: u8) -> Option<usize> {
+    debug_assert!(needle.is_ascii());
+    find_byte(s.as_bytes(), needle)
+}
+
+/// [`str::split_once`] for an ASCII `needle`.
+fn split_once_ascii(s: &str, needle: u8) -> Option<(&str, &str)> {
+    let at = find_ascii(s, needle)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// [`str::split_once`] for an ASCII pattern `pat` (first occurrence).
+fn split_once_str<'s>(s: &'s str, pat: &str) -> Option<(&'s str, &'s str)> {
+    let first = *pat.as_bytes().first()?;
+    let mut from = 0;
+    loop {
+        let at = from + find_ascii(s.get(from..)?, first)?;
+        if s.get(at..)?.starts_with(pat) {
+            return Some((s.get(..at)?, s.get(at + pat.len()..)?));
+        }
+        from = at + 1;
+    }
+}
+
+/// The lines of `text` as `str::split('\n')` gives them (a trailing empty line included),
+/// without a trailing `\r`.
 fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l))
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let line = match find_ascii(s, b'\n') {
+            Some(at) => {
+                rest = s.get(at + 1..);
+                s.get(..at)?
+            }
+            None => {
+                rest = None;
+                s
+            }
+        };
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
 }
 
 fn parse_line(s: &str) -> i64 {
+    // Fast path: plain digits that fit (what stack traces hold), else the general parse.
+    if (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.bytes().fold(0, |n, b| n * 10 + i64::from(b - b'0'));
+    }
     s.trim().parse().unwrap_or(0)
 }
 
@@ -58,7 +134,7 @@ fn chain<'a>(
 
 /// Splits `Type: message` at the first `:` skipping the two characters `: `.
 fn split_type_message(s: &str) -> Option<(&str, &str)> {
-    let colon = s.find(':')?;
+    let colon = find_ascii(s, b':')?;
     let kind = s.get(..colon).unwrap_or("");
     let message = s.get(colon + 2..).unwrap_or("");
     Some((kind, message))
@@ -70,15 +146,14 @@ fn java_frame(line: &str) -> Option<Frame<'_>> {
     if !rest.ends_with(')') {
         return None;
     }
-    let open = rest.find('(')?;
+    let open = find_ascii(rest, b'(')?;
     let label = rest.get(..open)?;
     // Everything up to and including the first `/` is the class-loader/module prefix; an
     // unnamed module after a named loader leaves a second `/` (`app//com.foo.Main.run`).
-    let label = label
-        .split_once('/')
-        .map_or(label, |(_, l)| l.strip_prefix('/').unwrap_or(l));
+    let label =
+        split_once_ascii(label, b'/').map_or(label, |(_, l)| l.strip_prefix('/').unwrap_or(l));
     let inner = rest.get(open + 1..rest.len() - 1)?;
-    let (path, line) = match inner.split_once(':') {
+    let (path, line) = match split_once_ascii(inner, b':') {
         Some((p, l)) => (p, parse_line(l)),
         None => (inner, 0),
     };
@@ -93,7 +168,7 @@ fn java<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
         if let Some(frame) = java_frame(line) {
             in_message = false;
             if let Some(e) = out.get_mut(current) {
-                e.stack.push(frame);
+                push_frame(&mut e.stack, frame);
             }
         } else if let Some(rest) = line.strip_prefix("Caused by: ") {
             let (kind, message) = split_type_message(rest).unwrap_or((rest, ""));
@@ -112,17 +187,17 @@ fn python_frame(line: &str) -> Option<Frame<'_>> {
     if !line.starts_with("  File ") {
         return None;
     }
-    let mut parts = line.split(',');
-    let (Some(p0), Some(p1), Some(p2), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // Exactly three comma-separated parts.
+    let (p0, rest) = split_once_ascii(line, b',')?;
+    let (p1, p2) = split_once_ascii(rest, b',')?;
+    if find_ascii(p2, b',').is_some() {
         return None;
-    };
+    }
     let path = p0.strip_prefix("  File ").unwrap_or(p0);
     let path = path.strip_prefix('"').unwrap_or(path);
     let path = path.strip_suffix('"').unwrap_or(path);
-    let line_no = p1.split_once(" line ").map_or(0, |(_, n)| parse_line(n));
-    let label = p2.split_once(" in ").map_or("", |(_, l)| l);
+    let line_no = split_once_str(p1, " line ").map_or(0, |(_, n)| parse_line(n));
+    let label = split_once_str(p2, " in ").map_or("", |(_, l)| l);
     Some(Frame {
         path,
         line: line_no,
@@ -139,7 +214,9 @@ const PY_DIRECT_CAUSE: &str =
 
 /// R-STACK-python: walk upwards from the line above the last one; innermost frame first.
 fn python<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
-    let all: Vec<&'a str> = lines(text).collect();
+    // Room for a typical traceback up front (the iterator cannot tell its length).
+    let mut all: Vec<&'a str> = Vec::with_capacity(32);
+    all.extend(lines(text));
     let Some(last) = all.len().checked_sub(1) else {
         return;
     };
@@ -152,7 +229,7 @@ fn python<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
         };
         if let Some(frame) = python_frame(line) {
             if let Some(e) = out.get_mut(current) {
-                e.stack.push(frame);
+                push_frame(&mut e.stack, frame);
             }
         } else if line.starts_with(PY_DURING) || line.starts_with(PY_DIRECT_CAUSE) {
             let Some(f) = (0..i)
@@ -270,7 +347,7 @@ fn dotnet<'a>(text: &'a str, out: &mut Vec<Exception<'a>>, first: usize) {
         }
         if let Some(frame) = dotnet_frame(trimmed) {
             if let Some(e) = out.get_mut(current) {
-                e.stack.push(frame);
+                push_frame(&mut e.stack, frame);
             }
         }
     }
@@ -389,6 +466,73 @@ mod tests {
 
     fn f<'a>(path: &'a str, line: i64, label: &'a str) -> Frame<'a> {
         Frame { path, line, label }
+    }
+
+    #[test]
+    fn byte_search_helpers_match_std() {
+        let samples = [
+            "",
+            "a",
+            "(",
+            "abc(def",
+            "0123456789abcdef(x",
+            "no parens at all in this rather long line of text",
+            "é(ü:1)",
+            "a,b,c,d",
+            "  File \"x.py\", line 3, in f",
+            "x line y line z",
+            "\n\r\n",
+            "line one\nline two\r\n\nlast",
+            "trailing\n",
+        ];
+        for s in samples {
+            for needle in [b'(', b':', b',', b'/', b'\n', b'z'] {
+                let c = char::from(needle);
+                assert_eq!(find_ascii(s, needle), s.find(c), "{s:?} {c:?}");
+                assert_eq!(split_once_ascii(s, needle), s.split_once(c), "{s:?} {c:?}");
+            }
+            for pat in [" line ", " in ", "line", "xx"] {
+                assert_eq!(split_once_str(s, pat), s.split_once(pat), "{s:?} {pat:?}");
+            }
+            let std_lines: Vec<&str> = s
+                .split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .collect();
+            assert_eq!(lines(s).collect::<Vec<_>>(), std_lines, "{s:?}");
+        }
+        for n in [
+            "0",
+            "7",
+            "088",
+            "123456789012345678",
+            "1234567890123456789",
+            " 12 ",
+            "-3",
+            "+4",
+            "x",
+            "",
+        ] {
+            assert_eq!(parse_line(n), n.trim().parse().unwrap_or(0), "{n:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn byte_search_helpers_match_std_on_any_text(s in "[a-z (:,/\n\r\u{e9}\u{4e2d}]{0,40}") {
+            for needle in [b'(', b':', b',', b'/', b'\n'] {
+                let c = char::from(needle);
+                proptest::prop_assert_eq!(find_ascii(&s, needle), s.find(c));
+                proptest::prop_assert_eq!(split_once_ascii(&s, needle), s.split_once(c));
+            }
+            for pat in [" line ", " in ", "in"] {
+                proptest::prop_assert_eq!(split_once_str(&s, pat), s.split_once(pat));
+            }
+            let std_lines: Vec<&str> = s
+                .split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .collect();
+            proptest::prop_assert_eq!(lines(&s).collect::<Vec<_>>(), std_lines);
+        }
     }
 
     #[test]

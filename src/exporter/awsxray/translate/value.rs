@@ -5,6 +5,8 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use super::json::{self, Arr, Obj};
+
 /// The value of a key-value pair, `None` when it is unset (an "empty" `AnyValue`).
 pub(crate) fn kv_value(kv: &KeyValue) -> Option<&Value> {
     kv.value.as_ref().and_then(|v| v.value.as_ref())
@@ -21,16 +23,6 @@ pub(crate) fn find_str<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         Some(Value::StringValue(s)) => Some(s.as_str()),
         _ => None,
     }
-}
-
-/// Non-empty string value for `key`.
-pub(crate) fn find_nonempty<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    find_str(kvs, key).filter(|s| !s.is_empty())
-}
-
-/// Integer value for `key`; a string holding a decimal integer is accepted too.
-pub(crate) fn find_int(kvs: &[KeyValue], key: &str) -> Option<i64> {
-    find(kvs, key).and_then(as_int)
 }
 
 /// A value read as an integer (int, or a string that parses as one).
@@ -52,6 +44,10 @@ pub(crate) fn as_str(v: &Value) -> Option<&str> {
 
 /// `s` cut to at most `max` Unicode scalar values (never splits a character).
 pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
+    // At most `max` bytes is at most `max` characters: no need to count (the common case).
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((idx, _)) => s.get(..idx).unwrap_or(s),
         None => s,
@@ -60,8 +56,15 @@ pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
 
 /// Standard base64 (with padding) of `bytes`; bytes values become such strings in metadata.
 pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    base64_into(&mut out, bytes);
+    out
+}
+
+/// Appends the standard base64 (with padding) of `bytes` to `out`.
+pub(crate) fn base64_into(out: &mut String, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    out.reserve(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b0 = u32::from(chunk.first().copied().unwrap_or(0));
         let b1 = u32::from(chunk.get(1).copied().unwrap_or(0));
@@ -73,7 +76,6 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
         out.push(if chunk.len() > 1 { sym(6) } else { '=' });
         out.push(if chunk.len() > 2 { sym(0) } else { '=' });
     }
-    out
 }
 
 /// Text used for a non-finite double, which JSON cannot carry as a number (D13).
@@ -85,6 +87,51 @@ pub(crate) fn non_finite_text(d: f64) -> &'static str {
     } else {
         "-Infinity"
     }
+}
+
+/// Writes an OTLP value as JSON, exactly as [`JsonAny`] serialises it (§14.3, R-SIZE-1).
+pub(crate) fn write_any(out: &mut String, value: Option<&Value>, cap: Option<usize>) {
+    match value {
+        None | Some(Value::StringValueStrindex(_)) => out.push_str("null"),
+        Some(Value::StringValue(v)) => match cap {
+            Some(n) => json::str(out, cut_chars(v, n)),
+            None => json::str(out, v),
+        },
+        Some(Value::BoolValue(b)) => json::bool(out, *b),
+        Some(Value::IntValue(i)) => json::i64(out, *i),
+        Some(Value::DoubleValue(d)) => {
+            if d.is_finite() {
+                json::f64(out, *d);
+            } else {
+                json::str(out, non_finite_text(*d));
+            }
+        }
+        Some(Value::BytesValue(b)) => {
+            // The base64 alphabet and `=` need no escaping.
+            out.push('"');
+            base64_into(out, b);
+            out.push('"');
+        }
+        Some(Value::ArrayValue(a)) => {
+            let mut arr = Arr::open(out);
+            for v in &a.values {
+                write_any(arr.next(), v.value.as_ref(), cap);
+            }
+            arr.close();
+        }
+        Some(Value::KvlistValue(l)) => write_attr_map(out, &l.values, cap),
+    }
+}
+
+/// Writes an attribute list as a JSON object, exactly as [`AttrMap`] serialises it.
+pub(crate) fn write_attr_map(out: &mut String, kvs: &[KeyValue], cap: Option<usize>) {
+    let mut obj = Obj::open(out);
+    for kv in kvs {
+        if let Some(v) = kv_value(kv) {
+            write_any(obj.dyn_key(&kv.key), Some(v), cap);
+        }
+    }
+    obj.close();
 }
 
 /// Serialises an OTLP value as JSON without copying it: arrays → arrays, key-value lists →
