@@ -153,3 +153,45 @@ impl Exporter {
         }
     }
 }
+
+/// What a delivery loop does when none of the calls it waits for is in flight: see
+/// [`idle_step`].
+pub(crate) enum IdleStep<T> {
+    /// End the flush: nothing is left, the deadline has passed, or the backoff outlasts it.
+    Stop,
+    /// A backoff ended (or the call set emptied): start calls again.
+    Again,
+    /// A call of an earlier flush ended: book it, then start calls again.
+    Joined(Result<T, tokio::task::JoinError>),
+}
+
+/// The idle rule shared by the X-Ray client and the OTLP exporters. With data `pending` but
+/// nothing of this flush in flight, only two things can hold the data back: a backoff
+/// (`not_before`) or call slots held by earlier flushes' calls. Waits for whichever ends first,
+/// never past `deadline`. Stops at once when `now` is past the deadline: a freeze can carry the
+/// process past it in the middle of a backoff, and looping there would spin while holding the
+/// flush lock.
+pub(crate) async fn idle_step<T: 'static>(
+    pending_empty: bool,
+    not_before: Option<Instant>,
+    in_flight: &mut tokio::task::JoinSet<T>,
+    now: Instant,
+    deadline: Instant,
+) -> IdleStep<T> {
+    if pending_empty || now >= deadline {
+        return IdleStep::Stop;
+    }
+    match not_before.filter(|t| *t > now) {
+        // Backing off past the deadline: the rest waits for the next flush.
+        Some(until) if until >= deadline => IdleStep::Stop,
+        Some(until) => {
+            tokio::time::sleep_until(until.into()).await;
+            IdleStep::Again
+        }
+        None if in_flight.is_empty() => IdleStep::Stop,
+        None => tokio::select! {
+            j = in_flight.join_next() => j.map_or(IdleStep::Again, IdleStep::Joined),
+            _ = tokio::time::sleep_until(deadline.into()) => IdleStep::Stop,
+        },
+    }
+}

@@ -48,7 +48,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::otlp_tls::{Alpn, TlsMaterial};
-use super::{ExportReport, FlushMode};
+use super::{idle_step, ExportReport, FlushMode, IdleStep};
 use crate::config::exporters::{
     Compression, Encoding, Headers, OtlpExporterConfig, OtlpHttpExporterConfig, QueueSizer,
     RetryConfig, SendingQueueConfig,
@@ -434,29 +434,23 @@ impl OtlpExporter {
                 FlushMode::Final => state.in_flight.len(),
             };
             if waiting == 0 {
-                // Nothing of ours in flight: done if nothing is left, or if the deadline has
-                // passed (a freeze can carry the process past it in the middle of a backoff).
-                if state.pending.is_empty() || now >= deadline {
-                    break;
-                }
-                match state.not_before.filter(|t| *t > now) {
-                    // Backing off past the deadline: the rest waits for the next flush.
-                    Some(until) if until >= deadline => break,
-                    Some(until) => tokio::time::sleep_until(until.into()).await,
-                    // Not backing off, yet nothing went out: every slot is taken by calls of
-                    // earlier flushes. Wait for one of them to end, or for the deadline.
-                    None if state.in_flight.is_empty() => break,
-                    None => {
-                        let joined = tokio::select! {
-                            j = state.in_flight.join_next() => j,
-                            _ = tokio::time::sleep_until(deadline.into()) => break,
-                        };
-                        if let Some(joined) = joined {
-                            self.absorb_joined(&mut state, joined, &mut report);
-                        }
+                let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
+                match idle_step(
+                    pending_empty,
+                    not_before,
+                    &mut state.in_flight,
+                    now,
+                    deadline,
+                )
+                .await
+                {
+                    IdleStep::Stop => break,
+                    IdleStep::Again => continue,
+                    IdleStep::Joined(joined) => {
+                        self.absorb_joined(&mut state, joined, &mut report);
+                        continue;
                     }
                 }
-                continue;
             }
             let joined = tokio::select! {
                 j = state.in_flight.join_next() => j,

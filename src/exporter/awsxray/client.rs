@@ -31,7 +31,7 @@ use rand::Rng;
 use tokio::sync::{Mutex, OnceCell};
 use tokio::task::JoinSet;
 
-use crate::exporter::{ExportReport, FlushMode};
+use crate::exporter::{idle_step, ExportReport, FlushMode, IdleStep};
 
 /// R-API-2: the reference exporter and the X-Ray daemon both send at most 50 documents per call.
 pub const MAX_DOCUMENTS_PER_CALL: usize = 50;
@@ -231,30 +231,23 @@ impl XrayClient {
                 FlushMode::Final => state.in_flight.len(),
             };
             if waiting == 0 {
-                // Nothing of ours in flight: done if nothing is left, or if the deadline has
-                // passed (a freeze can carry the process past it in the middle of a backoff,
-                // and a backoff that ended before the deadline must not spin past it).
-                if state.pending.is_empty() || now >= deadline {
-                    break;
-                }
-                match state.not_before.filter(|t| *t > now) {
-                    // Backing off past the deadline: the rest waits for the next flush.
-                    Some(until) if until >= deadline => break,
-                    Some(until) => tokio::time::sleep_until(until.into()).await,
-                    // Not backing off, yet nothing went out: every call slot is held by calls
-                    // of earlier flushes. Wait for one of them to end, or for the deadline.
-                    None if state.in_flight.is_empty() => break,
-                    None => {
-                        let joined = tokio::select! {
-                            j = state.in_flight.join_next() => j,
-                            _ = tokio::time::sleep_until(deadline.into()) => break,
-                        };
-                        if let Some(joined) = joined {
-                            self.absorb_joined(&mut state, joined, &mut report);
-                        }
+                let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
+                match idle_step(
+                    pending_empty,
+                    not_before,
+                    &mut state.in_flight,
+                    now,
+                    deadline,
+                )
+                .await
+                {
+                    IdleStep::Stop => break,
+                    IdleStep::Again => continue,
+                    IdleStep::Joined(joined) => {
+                        self.absorb_joined(&mut state, joined, &mut report);
+                        continue;
                     }
                 }
-                continue;
             }
             let joined = tokio::select! {
                 j = state.in_flight.join_next() => j,
