@@ -19,7 +19,7 @@
 
 use crate::faults::{Fault, FaultQueue, FaultSpec, Take, DOWN_KEY};
 use crate::http_util::{json, read_body, Resp};
-use aws_sdk_xray::config::Credentials;
+use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;

@@ -11,26 +11,25 @@
 //!   slow answer never causes a second copy of the same documents.
 //! - At most [`MAX_DOCUMENTS_PER_CALL`] documents per call (R-API-2), at most `num_workers`
 //!   calls at once.
-//! - The AWS SDK's own retries are disabled: every retry is ours, with exponential backoff and
-//!   full jitter, and never past the flush deadline (the SDK's standard retry does not know
-//!   Lambda's deadlines). Retried: HTTP 429 and 5xx, `ThrottledException`, timeouts,
+//! - Every retry is ours, with exponential backoff and full jitter, and never past the flush
+//!   deadline (an SDK's standard retry does not know Lambda's deadlines). Retried: HTTP 429 and 5xx, `ThrottledException`, timeouts,
 //!   connection and DNS failures, and `UnprocessedTraceSegments` entries whose error code is
 //!   not a content error (R-API-3/4). Never retried: other 4xx and content errors
 //!   (`rejected`).
-//! - The AWS client (credential chain, rustls with ring, region and endpoint resolution) is
-//!   built lazily, in the background after init, so it costs the cold start nothing.
+//! - The client ([`XrayApi`]: credential chain, rustls with ring, region and endpoint
+//!   resolution) is built lazily, in the background after init, so it costs the cold start
+//!   nothing.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_xray::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_xray::Client;
 use rand::Rng;
 use tokio::sync::{Mutex, OnceCell};
 use tokio::task::JoinSet;
 
+use super::api::{PutOutcome, XrayApi};
 use crate::exporter::{idle_step, ExportReport, FlushMode, IdleStep};
 
 /// R-API-2: the reference exporter and the X-Ray daemon both send at most 50 documents per call.
@@ -51,10 +50,10 @@ const CONTENT_ERROR_CODES: &[&str] = &["InvalidTraceId", "MissingId", "InvalidSe
 /// Where and how to reach X-Ray.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XraySettings {
-    /// Region; `None` = `AWS_REGION` / `AWS_DEFAULT_REGION` via the SDK's chain.
+    /// Region; `None` = `AWS_REGION` / `AWS_DEFAULT_REGION` / the profile, via `aws-config`.
     pub region: Option<String>,
-    /// Endpoint URL override; `None` = the SDK's resolution, which honours
-    /// `AWS_ENDPOINT_URL_XRAY` and `AWS_ENDPOINT_URL`.
+    /// Endpoint URL override; `None` = `AWS_ENDPOINT_URL_XRAY`, `AWS_ENDPOINT_URL`, else the
+    /// regional endpoint ([`super::api::resolve_endpoint`]).
     pub endpoint: Option<String>,
     /// Send to an X-Ray daemon over UDP at this address instead of `PutTraceSegments`
     /// (R-UDP-2).
@@ -120,7 +119,7 @@ struct State {
 /// A lazily built X-Ray client with its delivery state.
 pub struct XrayClient {
     settings: XraySettings,
-    client: Arc<OnceCell<Client>>,
+    client: Arc<OnceCell<Arc<XrayApi>>>,
     udp: OnceCell<Option<tokio::net::UdpSocket>>,
     state: Mutex<State>,
 }
@@ -192,7 +191,7 @@ impl XrayClient {
             return report;
         }
         let client = match tokio::time::timeout_at(deadline.into(), self.client()).await {
-            Ok(c) => c.clone(),
+            Ok(c) => c,
             Err(_) => {
                 tracing::warn!("X-Ray client not ready before the flush deadline");
                 finish(&mut state, mode, &mut report);
@@ -213,7 +212,7 @@ impl XrayClient {
                 state.pending_bytes -= docs.iter().map(String::len).sum::<usize>();
                 state.in_flight_docs += docs.len();
                 state.current_calls += 1;
-                let client = client.clone();
+                let client = Arc::clone(client);
                 let timeout = self.settings.request_timeout;
                 let generation = state.generation;
                 state.in_flight.spawn(async move {
@@ -261,7 +260,7 @@ impl XrayClient {
         report
     }
 
-    async fn client(&self) -> &Client {
+    async fn client(&self) -> &Arc<XrayApi> {
         self.client
             .get_or_init(|| build_client(self.settings.clone()))
             .await
@@ -428,56 +427,25 @@ fn doc_has_id(doc: &str, id: &str) -> bool {
     doc.contains(&needle)
 }
 
-async fn put_once(client: &Client, docs: &[String], timeout: Duration) -> CallOutcome {
-    let call = client
-        .put_trace_segments()
-        .set_trace_segment_documents(Some(docs.to_vec()))
-        .send();
-    let result = match tokio::time::timeout(timeout, call).await {
-        Ok(r) => r,
-        Err(_) => return CallOutcome::Retryable(format!("no answer within {timeout:?}")),
-    };
-    match result {
-        Ok(out) => CallOutcome::Done {
-            unprocessed: out
-                .unprocessed_trace_segments()
-                .iter()
+async fn put_once(client: &XrayApi, docs: &[String], timeout: Duration) -> CallOutcome {
+    match tokio::time::timeout(timeout, client.put(docs)).await {
+        Err(_) => CallOutcome::Retryable(format!("no answer within {timeout:?}")),
+        Ok(PutOutcome::Done(unprocessed)) => CallOutcome::Done {
+            unprocessed: unprocessed
+                .into_iter()
                 .map(|u| {
-                    let code = u.error_code().unwrap_or_default().to_string();
+                    let code = u.error_code.unwrap_or_default();
                     Unprocessed {
-                        id: u.id().map(str::to_string),
+                        id: u.id,
                         retryable: !CONTENT_ERROR_CODES.contains(&code.as_str()),
                         code,
-                        message: u.message().unwrap_or_default().to_string(),
+                        message: u.message.unwrap_or_default(),
                     }
                 })
                 .collect(),
         },
-        Err(err) => classify(err),
-    }
-}
-
-type PutError = SdkError<
-    aws_sdk_xray::operation::put_trace_segments::PutTraceSegmentsError,
-    aws_smithy_runtime_api::http::Response,
->;
-
-/// R-API-4: 429, 5xx and `ThrottledException` are retryable, other service errors are not;
-/// timeouts, dispatch (connection, DNS) and response errors are retryable.
-fn classify(err: PutError) -> CallOutcome {
-    let text = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
-    match &err {
-        SdkError::ServiceError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            let code = ctx.err().code().unwrap_or("");
-            if status == 429 || status >= 500 || code == "ThrottledException" {
-                CallOutcome::Retryable(text)
-            } else {
-                CallOutcome::Permanent(text)
-            }
-        }
-        SdkError::ConstructionFailure(_) => CallOutcome::Permanent(text),
-        _ => CallOutcome::Retryable(text),
+        Ok(PutOutcome::Retryable(text)) => CallOutcome::Retryable(text),
+        Ok(PutOutcome::Permanent(text)) => CallOutcome::Permanent(text),
     }
 }
 
@@ -499,8 +467,9 @@ fn bundled_roots_pem() -> String {
     pem
 }
 
-/// TLS context of the X-Ray client: the bundled roots only, never the system store.
-fn bundled_tls_context() -> aws_smithy_http_client::tls::TlsContext {
+/// TLS context of `aws-config`'s own HTTP client (credential providers that call AWS: STS, SSO,
+/// container and instance metadata): the bundled roots only, never the system store.
+pub(super) fn bundled_tls_context() -> aws_smithy_http_client::tls::TlsContext {
     let trust_store = aws_smithy_http_client::tls::TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(bundled_roots_pem().into_bytes());
@@ -511,31 +480,14 @@ fn bundled_tls_context() -> aws_smithy_http_client::tls::TlsContext {
         .unwrap_or_default()
 }
 
-async fn build_client(settings: XraySettings) -> Client {
+async fn build_client(settings: XraySettings) -> Arc<XrayApi> {
     let started = Instant::now();
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .tls_context(bundled_tls_context())
-        .build_https();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
-        .retry_config(aws_config::retry::RetryConfig::disabled());
-    if let Some(region) = settings.region.clone() {
-        loader = loader.region(aws_config::Region::new(region));
-    }
-    let sdk_config = loader.load().await;
-    let mut builder = aws_sdk_xray::config::Builder::from(&sdk_config);
-    if let Some(endpoint) = settings.endpoint.clone() {
-        builder = builder.endpoint_url(endpoint);
-    }
-    let client = Client::from_conf(builder.build());
+    let client = XrayApi::build(settings.region, settings.endpoint).await;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
         "X-Ray client built"
     );
-    client
+    Arc::new(client)
 }
 
 #[cfg(test)]

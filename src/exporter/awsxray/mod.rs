@@ -1,6 +1,7 @@
 //! The `awsxray` exporter: translate each span into X-Ray segment documents
 //! ([`translate`], pure) and deliver them with `PutTraceSegments` ([`client`]).
 
+pub mod api;
 pub mod client;
 pub mod translate;
 

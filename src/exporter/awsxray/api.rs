@@ -1,0 +1,661 @@
+//! One `PutTraceSegments` call over HTTPS (`docs/xray-mapping.md` §17.1), made with `hyper`,
+//! `rustls` and `aws-sigv4` rather than the AWS SDK's operation stack.
+//!
+//! Why not `aws-sdk-xray`: a profile of the extension under load (BENCHMARKS.md, "What holds
+//! back the missed goals") put 52 % of its CPU in the SDK's `PutTraceSegments` path, half of it
+//! in `aws_smithy_json::escape_string` re-escaping every finished document byte by byte. Here
+//! the request body is written once with `serde_json`'s table-driven string escaper, signed
+//! with `aws-sigv4` (the crate the SDK signs with) and sent on a kept-alive `hyper` connection.
+//! Region, credentials, FIPS and endpoint settings still come from `aws-config`'s chains, so the
+//! configuration a user knows from the SDK keeps working.
+//!
+//! The wire format is X-Ray's REST-JSON protocol ("PutTraceSegments", AWS X-Ray API
+//! Reference): `POST /TraceSegments` with `{"TraceSegmentDocuments":["<document>", …]}`;
+//! the answer is `{"UnprocessedTraceSegments":[{"Id","ErrorCode","Message"}]}`, and errors
+//! carry their type in the `x-amzn-errortype` header or the body's `__type` / `code`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::exporter::otlp_tls::{bundled_roots, CONNECT_TIMEOUT};
+
+/// SigV4 signing name of X-Ray.
+pub const SIGNING_NAME: &str = "xray";
+/// Path of the operation, appended to the endpoint URL.
+pub const OPERATION_PATH: &str = "/TraceSegments";
+/// Largest response body read: an answer lists at most 50 unprocessed documents.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Kept-alive connections idle longer than this are closed rather than reused: X-Ray's load
+/// balancers close idle connections after about a minute, and a sandbox may stay frozen longer.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// Cached credentials are refreshed this long before they expire.
+const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// The outcome of one call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// HTTP 2xx: every document was accepted except those listed.
+    Done(Vec<UnprocessedSegment>),
+    /// The call may succeed if made again (429, 5xx, `ThrottledException`, connection or DNS
+    /// failures, an unreadable answer, credentials not yet available). The text says why.
+    Retryable(String),
+    /// Making the call again cannot help (other 4xx, no region, no credentials).
+    Permanent(String),
+}
+
+/// One entry of `UnprocessedTraceSegments`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct UnprocessedSegment {
+    /// The segment id of the document, when X-Ray could read it.
+    #[serde(rename = "Id", default)]
+    pub id: Option<String>,
+    /// e.g. `InvalidTraceId`, `MissingId`, `InvalidSegment`, `ThrottledException`.
+    #[serde(rename = "ErrorCode", default)]
+    pub error_code: Option<String>,
+    /// Human-readable reason.
+    #[serde(rename = "Message", default)]
+    pub message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PutResponse {
+    #[serde(rename = "UnprocessedTraceSegments", default)]
+    unprocessed: Vec<UnprocessedSegment>,
+}
+
+#[derive(Serialize)]
+struct PutRequest<'a> {
+    #[serde(rename = "TraceSegmentDocuments")]
+    documents: &'a [String],
+}
+
+/// The request body of `PutTraceSegments` for `documents` (each a serialised segment
+/// document): `{"TraceSegmentDocuments":["…","…"]}`, every document escaped once as a JSON
+/// string.
+pub fn request_body(documents: &[String]) -> Vec<u8> {
+    // Documents are mostly ASCII without quotes' worth of escapes: an eighth more is plenty.
+    let capacity = 32
+        + documents
+            .iter()
+            .map(|d| d.len() + d.len() / 8 + 3)
+            .sum::<usize>();
+    let mut body = Vec::with_capacity(capacity);
+    // Serialising strings into a Vec cannot fail (no I/O, no non-string map keys).
+    let _ = serde_json::to_writer(&mut body, &PutRequest { documents });
+    body
+}
+
+/// Where the calls go: the operation's full URL and the `Host` header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// e.g. `https://xray.eu-west-1.amazonaws.com/TraceSegments`.
+    pub uri: http::Uri,
+    /// The authority of `uri` (host, and port when given).
+    pub host: String,
+}
+
+/// Endpoint settings other than the region, as the AWS SDKs read them ("Service-specific
+/// endpoints" and "Dual-stack and FIPS endpoints" of the AWS SDKs and Tools Reference Guide).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointSettings {
+    /// The exporter's `endpoint` key: wins over everything else.
+    pub explicit: Option<String>,
+    /// `AWS_ENDPOINT_URL_XRAY`.
+    pub service_env: Option<String>,
+    /// `AWS_ENDPOINT_URL` or the profile's `endpoint_url` (from `aws-config`).
+    pub global: Option<String>,
+    /// `AWS_USE_FIPS_ENDPOINT`.
+    pub fips: bool,
+    /// `AWS_USE_DUALSTACK_ENDPOINT`.
+    pub dual_stack: bool,
+}
+
+/// Resolves the endpoint of X-Ray in `region`: an explicit URL first (the `endpoint` key, then
+/// `AWS_ENDPOINT_URL_XRAY`, then `AWS_ENDPOINT_URL`), else the regional endpoint of the
+/// region's partition (`xray[-fips].<region>.<suffix>`, or `xray[-fips].<region>.api.aws`
+/// dual-stack), as the SDK's endpoint rules do for X-Ray. A URL without a scheme is taken as
+/// `https://`. Errors name the URL and what is wrong with it.
+pub fn resolve_endpoint(region: &str, settings: &EndpointSettings) -> Result<Endpoint, String> {
+    let explicit = [&settings.explicit, &settings.service_env, &settings.global]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim())
+        .find(|s| !s.is_empty());
+    let base = match explicit {
+        Some(url) if url.contains("://") => url.to_owned(),
+        Some(url) => format!("https://{url}"),
+        None => {
+            let service = if settings.fips { "xray-fips" } else { "xray" };
+            let suffix = if settings.dual_stack {
+                dual_stack_suffix(region)
+            } else {
+                dns_suffix(region)
+            };
+            format!("https://{service}.{region}.{suffix}")
+        }
+    };
+    let url = format!("{}{OPERATION_PATH}", base.trim_end_matches('/'));
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("the X-Ray endpoint `{base}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(format!(
+                "the X-Ray endpoint `{base}` must use http:// or https://"
+            ))
+        }
+    }
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("the X-Ray endpoint `{base}` has no host"))?;
+    Ok(Endpoint { uri, host })
+}
+
+/// The DNS suffix of the partition `region` belongs to (the SDK's `partitions.json`).
+fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else if region.starts_with("us-isob-") {
+        "sc2s.sgov.gov"
+    } else if region.starts_with("us-isof-") {
+        "csp.hci.ic.gov"
+    } else if region.starts_with("us-iso-") {
+        "c2s.ic.gov"
+    } else if region.starts_with("eu-isoe-") {
+        "cloud.adc-e.uk"
+    } else {
+        "amazonaws.com"
+    }
+}
+
+/// The dual-stack DNS suffix of `region`'s partition.
+fn dual_stack_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "api.amazonwebservices.com.cn"
+    } else {
+        "api.aws"
+    }
+}
+
+/// Signs a `PutTraceSegments` request carrying `body` with SigV4 (signing name `xray`) at
+/// `time`. The signed headers are `host`, `content-type`, `x-amz-date` and, with session
+/// credentials, `x-amz-security-token`; the payload hash covers the whole body.
+pub fn signed_request(
+    endpoint: &Endpoint,
+    region: &str,
+    credentials: &Credentials,
+    body: Bytes,
+    time: SystemTime,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity = credentials.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(SIGNING_NAME)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .into();
+    let headers = [
+        ("host", endpoint.host.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        endpoint.uri.to_string(),
+        headers.into_iter(),
+        SignableBody::Bytes(&body),
+    )
+    .map_err(|e| format!("cannot sign the request: {e}"))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .into_parts();
+    let mut request = http::Request::post(endpoint.uri.clone())
+        .header(http::header::HOST, endpoint.host.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            http::header::USER_AGENT,
+            concat!("otlp-xray/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Full::new(body))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    for (name, value) in instructions.headers() {
+        let mut value = http::HeaderValue::from_str(value)
+            .map_err(|_| format!("the AWS credentials give an invalid `{name}` header value"))?;
+        if matches!(name, "authorization" | "x-amz-security-token") {
+            value.set_sensitive(true);
+        }
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("the signer produced an invalid header name `{name}`"))?;
+        request.headers_mut().insert(name, value);
+    }
+    Ok(request)
+}
+
+/// Reads an answer: 2xx lists the unprocessed documents; an error status is classified
+/// (R-API-4: 429, 5xx and `ThrottledException` are retryable, other errors are not).
+pub fn read_answer(status: http::StatusCode, error_type: Option<&str>, body: &[u8]) -> PutOutcome {
+    if status.is_success() {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return PutOutcome::Done(Vec::new());
+        }
+        return match serde_json::from_slice::<PutResponse>(body) {
+            Ok(r) => PutOutcome::Done(r.unprocessed),
+            // The documents may or may not have been taken: as the SDK does, try again.
+            Err(e) => PutOutcome::Retryable(format!("unreadable PutTraceSegments answer: {e}")),
+        };
+    }
+    #[derive(Deserialize, Default)]
+    struct ErrorBody {
+        #[serde(rename = "__type", alias = "code", alias = "Code", default)]
+        kind: Option<String>,
+        #[serde(alias = "Message", default)]
+        message: Option<String>,
+    }
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    // `aws.protocols#restJson1` error types: `[namespace#]Name[:uri]`.
+    let code = error_type
+        .map(str::to_owned)
+        .or(parsed.kind)
+        .map(|t| {
+            let t = t.split(':').next().unwrap_or_default();
+            t.rsplit('#').next().unwrap_or_default().to_owned()
+        })
+        .unwrap_or_default();
+    let mut text = format!("HTTP {}", status.as_u16());
+    if !code.is_empty() {
+        text.push_str(&format!(" {code}"));
+    }
+    if let Some(m) = parsed.message.filter(|m| !m.is_empty()) {
+        text.push_str(&format!(": {m}"));
+    }
+    if status.as_u16() == 429 || status.is_server_error() || code == "ThrottledException" {
+        PutOutcome::Retryable(text)
+    } else {
+        PutOutcome::Permanent(text)
+    }
+}
+
+/// Region, credentials and endpoint as resolved once when the client is built.
+struct Resolved {
+    region: String,
+    endpoint: Endpoint,
+    credentials: SharedCredentialsProvider,
+}
+
+/// A `PutTraceSegments` client: the resolved settings, a cache of the credentials, and a pool
+/// of kept-alive HTTP/1.1 connections (TLS with the bundled roots, never the system store).
+pub struct XrayApi {
+    resolved: Result<Resolved, String>,
+    cached: Mutex<Option<Credentials>>,
+    http: Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, String>,
+}
+
+impl XrayApi {
+    /// Resolves region, credentials provider and endpoint with `aws-config`'s default chains
+    /// (environment, profile files, container and instance metadata). `region` and `endpoint`
+    /// are the exporter's keys and win over the chains. A missing region or a bad endpoint is
+    /// not an error here: every call then reports it ([`PutOutcome::Permanent`]).
+    pub async fn build(region: Option<String>, endpoint: Option<String>) -> Self {
+        let sdk_http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .tls_context(super::client::bundled_tls_context())
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(sdk_http);
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        let sdk = loader.load().await;
+        let ignore_configured = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        let settings = EndpointSettings {
+            explicit: endpoint,
+            service_env: std::env::var("AWS_ENDPOINT_URL_XRAY")
+                .ok()
+                .filter(|_| !ignore_configured),
+            global: sdk.endpoint_url().map(str::to_owned),
+            fips: sdk.use_fips().unwrap_or(false),
+            dual_stack: sdk.use_dual_stack().unwrap_or(false),
+        };
+        let resolved = match (sdk.region(), sdk.credentials_provider()) {
+            (None, _) => {
+                Err("no AWS region: set the exporter's `region` key or AWS_REGION".to_owned())
+            }
+            (_, None) => Err("no AWS credentials provider is configured".to_owned()),
+            (Some(region), Some(credentials)) => {
+                let region = region.as_ref().to_owned();
+                resolve_endpoint(&region, &settings).map(|endpoint| Resolved {
+                    region,
+                    endpoint,
+                    credentials,
+                })
+            }
+        };
+        Self::with(resolved)
+    }
+
+    /// A client with fixed settings and credentials (tests, benches).
+    pub fn fixed(region: &str, endpoint: Endpoint, credentials: Credentials) -> Self {
+        Self::with(Ok(Resolved {
+            region: region.to_owned(),
+            endpoint,
+            credentials: SharedCredentialsProvider::new(credentials),
+        }))
+    }
+
+    fn with(resolved: Result<Resolved, String>) -> Self {
+        // ring supports the safe default versions: this cannot fail, and if it ever did every
+        // call would say why instead of the process panicking.
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.with_root_certificates(bundled_roots())
+                .with_no_client_auth()
+        });
+        let http = tls
+            .map(|tls| {
+                let mut connector = HttpConnector::new();
+                connector.enforce_http(false);
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls)
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(connector);
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .build(https)
+            })
+            .map_err(|e| format!("no TLS configuration for X-Ray: {e}"));
+        Self {
+            resolved,
+            cached: Mutex::new(None),
+            http,
+        }
+    }
+
+    /// Credentials from the cache, or from the provider when absent or about to expire.
+    async fn credentials(&self, resolved: &Resolved) -> Result<Credentials, PutOutcome> {
+        let mut cached = self.cached.lock().await;
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|t| t > SystemTime::now() + CREDENTIALS_REFRESH_MARGIN)
+        };
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        match resolved.credentials.provide_credentials().await {
+            Ok(c) => {
+                *cached = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let text = format!(
+                    "no AWS credentials: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                );
+                Err(match e {
+                    CredentialsError::CredentialsNotLoaded(_)
+                    | CredentialsError::InvalidConfiguration(_) => PutOutcome::Permanent(text),
+                    _ => PutOutcome::Retryable(text),
+                })
+            }
+        }
+    }
+
+    /// Sends `documents` (at most 50, R-API-2) in one call. Never fails otherwise than through
+    /// the outcome; the caller bounds the time it may take.
+    pub async fn put(&self, documents: &[String]) -> PutOutcome {
+        let (resolved, http) = match (&self.resolved, &self.http) {
+            (Ok(r), Ok(h)) => (r, h),
+            (Err(e), _) | (_, Err(e)) => return PutOutcome::Permanent(e.clone()),
+        };
+        let credentials = match self.credentials(resolved).await {
+            Ok(c) => c,
+            Err(outcome) => return outcome,
+        };
+        let body = Bytes::from(request_body(documents));
+        let request = match signed_request(
+            &resolved.endpoint,
+            &resolved.region,
+            &credentials,
+            body,
+            SystemTime::now(),
+        ) {
+            Ok(r) => r,
+            Err(e) => return PutOutcome::Permanent(e),
+        };
+        let response = match http.request(request).await {
+            Ok(r) => r,
+            Err(e) => return PutOutcome::Retryable(error_chain(&e)),
+        };
+        let status = response.status();
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                return PutOutcome::Retryable(format!("cannot read the answer: {e}"));
+            }
+        };
+        read_answer(status, error_type.as_deref(), &body)
+    }
+}
+
+/// An error with its sources, `a: b: c` (hyper's top-level errors say little alone).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> EndpointSettings {
+        EndpointSettings::default()
+    }
+
+    #[test]
+    fn body_escapes_each_document_once() {
+        let docs = vec![
+            r#"{"name":"a","id":"1"}"#.to_owned(),
+            "{\"name\":\"line\\nbreak \u{e9}\"}".to_owned(),
+        ];
+        let body = request_body(&docs);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let got: Vec<String> = v["TraceSegmentDocuments"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|d| d.as_str().expect("string").to_owned())
+            .collect();
+        assert_eq!(got, docs);
+        assert_eq!(
+            request_body(&[]),
+            br#"{"TraceSegmentDocuments":[]}"#.to_vec()
+        );
+    }
+
+    #[test]
+    fn regional_endpoints_follow_the_partition() {
+        let uri = |region: &str, s: &EndpointSettings| {
+            resolve_endpoint(region, s).map(|e| e.uri.to_string())
+        };
+        assert_eq!(
+            uri("eu-west-1", &settings()).as_deref(),
+            Ok("https://xray.eu-west-1.amazonaws.com/TraceSegments")
+        );
+        assert_eq!(
+            uri("cn-north-1", &settings()).as_deref(),
+            Ok("https://xray.cn-north-1.amazonaws.com.cn/TraceSegments")
+        );
+        let fips = EndpointSettings {
+            fips: true,
+            ..settings()
+        };
+        assert_eq!(
+            uri("us-gov-west-1", &fips).as_deref(),
+            Ok("https://xray-fips.us-gov-west-1.amazonaws.com/TraceSegments")
+        );
+        let dual = EndpointSettings {
+            dual_stack: true,
+            ..settings()
+        };
+        assert_eq!(
+            uri("us-east-1", &dual).as_deref(),
+            Ok("https://xray.us-east-1.api.aws/TraceSegments")
+        );
+    }
+
+    #[test]
+    fn explicit_endpoints_win_in_order_and_keep_their_path() {
+        let s = EndpointSettings {
+            explicit: None,
+            service_env: Some("http://127.0.0.1:2000/".into()),
+            global: Some("http://global:1".into()),
+            ..settings()
+        };
+        let e = resolve_endpoint("eu-west-1", &s).expect("endpoint");
+        assert_eq!(e.uri.to_string(), "http://127.0.0.1:2000/TraceSegments");
+        assert_eq!(e.host, "127.0.0.1:2000");
+        let s = EndpointSettings {
+            explicit: Some("localhost:4000/prefix".into()),
+            ..s
+        };
+        let e = resolve_endpoint("eu-west-1", &s).expect("endpoint");
+        assert_eq!(
+            e.uri.to_string(),
+            "https://localhost:4000/prefix/TraceSegments"
+        );
+        let bad = EndpointSettings {
+            explicit: Some("ftp://x".into()),
+            ..settings()
+        };
+        assert!(resolve_endpoint("eu-west-1", &bad)
+            .unwrap_err()
+            .contains("http:// or https://"));
+        let bad = EndpointSettings {
+            explicit: Some("http://exa mple".into()),
+            ..settings()
+        };
+        assert!(resolve_endpoint("eu-west-1", &bad)
+            .unwrap_err()
+            .contains("not a URL"));
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        use http::StatusCode as S;
+        assert_eq!(read_answer(S::OK, None, b""), PutOutcome::Done(vec![]));
+        let body = br#"{"UnprocessedTraceSegments":[{"Id":"abc","ErrorCode":"InvalidTraceId","Message":"bad"}]}"#;
+        assert_eq!(
+            read_answer(S::OK, None, body),
+            PutOutcome::Done(vec![UnprocessedSegment {
+                id: Some("abc".into()),
+                error_code: Some("InvalidTraceId".into()),
+                message: Some("bad".into()),
+            }])
+        );
+        assert!(matches!(
+            read_answer(S::OK, None, b"<html>"),
+            PutOutcome::Retryable(_)
+        ));
+        assert!(matches!(
+            read_answer(S::TOO_MANY_REQUESTS, None, b""),
+            PutOutcome::Retryable(_)
+        ));
+        assert!(matches!(
+            read_answer(S::SERVICE_UNAVAILABLE, None, b"{}"),
+            PutOutcome::Retryable(_)
+        ));
+        let throttled = read_answer(
+            S::BAD_REQUEST,
+            Some("ThrottledException:http://internal.amazon.com/"),
+            b"{}",
+        );
+        assert!(
+            matches!(throttled, PutOutcome::Retryable(ref t) if t.contains("ThrottledException"))
+        );
+        let body =
+            br#"{"__type":"com.amazonaws.xray#InvalidRequestException","message":"too many"}"#;
+        match read_answer(S::BAD_REQUEST, None, body) {
+            PutOutcome::Permanent(t) => {
+                assert_eq!(t, "HTTP 400 InvalidRequestException: too many")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_answer(S::FORBIDDEN, None, b"not json"),
+            PutOutcome::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn signed_requests_carry_the_xray_scope_and_the_token() {
+        let endpoint = resolve_endpoint("eu-west-1", &settings()).expect("endpoint");
+        let creds = Credentials::new("AKID", "SECRET", Some("TOKEN".into()), None, "test");
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let request = signed_request(&endpoint, "eu-west-1", &creds, Bytes::from("{}"), time)
+            .expect("signed");
+        let h = request.headers();
+        let auth = h["authorization"].to_str().expect("ascii");
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKID/20231114/eu-west-1/xray/aws4_request"
+            ),
+            "{auth}"
+        );
+        assert!(auth.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token"));
+        assert_eq!(h["x-amz-security-token"], "TOKEN");
+        assert_eq!(h["x-amz-date"], "20231114T221320Z");
+        assert_eq!(h["host"], "xray.eu-west-1.amazonaws.com");
+        assert_eq!(request.method(), http::Method::POST);
+    }
+
+    #[tokio::test]
+    async fn missing_region_is_reported_by_every_call() {
+        let api = XrayApi::with(Err("no AWS region".into()));
+        assert_eq!(
+            api.put(&["{}".to_owned()]).await,
+            PutOutcome::Permanent("no AWS region".into())
+        );
+    }
+}
