@@ -135,3 +135,38 @@ fn the_probe_replays_the_last_call_and_post_runtime_is_split_at_the_telemetry_po
         );
     }
 }
+
+/// A busy invocation sends more spans than the buffer holds: with `end` the flush would come
+/// only after runtimeDone, so the buffer filling to half its limit must trigger a flush at once
+/// (pipeline pressure) instead of dropping the oldest spans.
+#[test]
+fn a_buffer_filling_mid_invocation_is_flushed_early_instead_of_dropping() {
+    let s = Setup::new();
+    let config = s.lambda_config("    flush: end\n    max_buffered_spans: 200\n");
+    let out = s.dir.path().join("loadgen.jsonl");
+    let mut extra = vec![
+        "--xray-count-only".to_string(),
+        "--invocations".to_string(),
+        "1".to_string(),
+    ];
+    extra.extend(loadgen_args(&out, 20));
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (report, _) = s.run_function(&loadgen(), &config, "http", &extra);
+    assert_clean_exit(&report);
+    let totals: Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .expect("loadgen totals")
+            .lines()
+            .last()
+            .expect("a line"),
+    )
+    .expect("totals JSON");
+    let sent = totals["spans_sent"].as_u64().expect("spans_sent");
+    let log = extension_log(&report);
+    assert!(sent >= 400, "more than twice the buffer: {totals}");
+    assert_eq!(report["xray_extension_spans"].as_u64(), Some(sent), "{log}");
+    assert!(
+        !log.contains("queue_full=") || log.contains("queue_full=0"),
+        "{log}"
+    );
+}

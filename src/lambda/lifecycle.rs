@@ -140,6 +140,7 @@ impl Lifecycle {
         if self.settings.managed_instances {
             self.start_ticker();
         }
+        self.start_pressure_flusher();
         loop {
             let event = self.api.next_event().await?;
             match event {
@@ -267,6 +268,25 @@ impl Lifecycle {
         let pipeline = self.pipeline.clone();
         let stopping = Arc::clone(&self.stopping);
         tokio::spawn(async move { sliced_flush(&pipeline, window_end, &stopping).await });
+    }
+
+    /// Flushes whenever the buffer is half full ([`Pipeline::pressure`]), whatever the
+    /// strategy: spans that would overflow the buffer are better sent early than dropped. It
+    /// only ever runs while the sandbox runs (something is pushing spans), and the flush lock
+    /// keeps it from racing the strategy's own flushes.
+    fn start_pressure_flusher(&self) {
+        let pipeline = self.pipeline.clone();
+        let stopping = Arc::clone(&self.stopping);
+        let timeout = self.settings.flush_timeout;
+        tokio::spawn(async move {
+            loop {
+                pipeline.pressure().await;
+                if stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                sliced_flush(&pipeline, Instant::now() + timeout, &stopping).await;
+            }
+        });
     }
 
     /// Lambda Managed Instances: flush every interval for the life of the process.

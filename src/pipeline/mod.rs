@@ -26,7 +26,9 @@
 //! ## Limits
 //!
 //! [`BufferLimits`] (the `lambda` extension's `max_buffered_spans`/`max_buffered_mib`) drop the
-//! oldest data when full, as the X-Ray daemon does. A `memory_limiter` processor adds an
+//! oldest data when full, as the X-Ray daemon does. A buffer half full wakes the lifecycle to
+//! flush at once ([`Pipeline::pressure`]), so drops happen only when spans arrive faster than
+//! they can be exported. A `memory_limiter` processor adds an
 //! admission limit ([`MemoryLimit`]) on the same buffer: above it, a receiver's push is
 //! refused ([`Refused`]) and the receiver answers gRPC `UNAVAILABLE` / HTTP 503, so the SDK
 //! retries — the collector's memory limiter behaviour. A receiver feeding several pipelines
@@ -204,6 +206,8 @@ struct Inner {
     total_refused: AtomicU64,
     /// Whether the latest push was refused (to log the transitions only).
     refusing: AtomicBool,
+    /// Woken when the buffer reaches half its limits ([`Pipeline::pressure`]).
+    pressure: tokio::sync::Notify,
 }
 
 /// A cloneable handle to the pipelines (receivers hold one each, the lifecycle another).
@@ -462,7 +466,19 @@ impl Pipeline {
             });
             accepted += spans;
         }
+        if buf.spans >= limits.max_spans / 2 || buf.bytes >= limits.max_bytes / 2 {
+            self.inner.pressure.notify_one();
+        }
         Ok(accepted)
+    }
+
+    /// Resolves when a push has filled the buffer to half its [`BufferLimits`] (spans or
+    /// bytes) since the last call: the lifecycle then flushes at once rather than waiting for
+    /// its strategy's moment, so a busy function's spans are sent instead of overflowing the
+    /// buffer — the batch processor's `send_batch_size` trigger, with the buffer's own limits.
+    /// A wake-up that arrives while nobody waits is kept (one), not lost.
+    pub async fn pressure(&self) {
+        self.inner.pressure.notified().await;
     }
 
     /// Spans currently buffered.
@@ -594,6 +610,7 @@ impl Inner {
             pending: AtomicU64::new(0),
             total_refused: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
+            pressure: tokio::sync::Notify::new(),
         }
     }
 

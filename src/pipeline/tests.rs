@@ -262,3 +262,29 @@ async fn memory_limiter_refuses_above_its_limit_until_a_flush() {
     };
     assert!(limited.push(vec![huge]).is_err());
 }
+
+#[tokio::test]
+async fn a_half_full_buffer_signals_pressure_once() {
+    use std::time::Duration;
+    let p = Pipeline::new(
+        BufferLimits {
+            max_spans: 10,
+            max_bytes: usize::MAX,
+        },
+        vec![],
+    );
+    let quick = Duration::from_millis(20);
+    p.push(vec![rs(4)]).unwrap();
+    assert!(
+        tokio::time::timeout(quick, p.pressure()).await.is_err(),
+        "4 of 10 spans: no pressure yet"
+    );
+    p.push(vec![rs(1)]).unwrap();
+    p.push(vec![rs(1)]).unwrap();
+    // Kept while nobody waited; several pushes above the mark wake one flush, not several.
+    assert!(tokio::time::timeout(quick, p.pressure()).await.is_ok());
+    assert!(tokio::time::timeout(quick, p.pressure()).await.is_err());
+    p.flush(Instant::now(), FlushMode::Regular).await;
+    p.push(vec![rs(2)]).unwrap();
+    assert!(tokio::time::timeout(quick, p.pressure()).await.is_err());
+}
