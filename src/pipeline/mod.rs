@@ -107,14 +107,25 @@ impl FlushReport {
     }
 }
 
-/// A push refused by a `memory_limiter`: nothing of the request was buffered. Receivers answer
-/// it as the collector's OTLP receiver answers the memory limiter's `ErrDataRefused`:
-/// gRPC [`Refused::GRPC_CODE`] (`UNAVAILABLE`), HTTP [`Refused::HTTP_STATUS`] (503), both
-/// retryable for OTLP clients (OTLP spec, "Failures").
+/// A refused push: nothing of the request was buffered. Receivers answer it as the
+/// collector's OTLP receiver answers `ErrDataRefused` or a full sending queue: gRPC
+/// [`Refused::GRPC_CODE`] (`UNAVAILABLE`), HTTP [`Refused::HTTP_STATUS`] (503), both retryable
+/// for OTLP clients (OTLP spec, "Failures").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused {
-    /// Spans in the refused request.
+    /// Spans in the refused request (0 when refused before decoding).
     pub spans: usize,
+    /// Why.
+    pub reason: RefusedReason,
+}
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedReason {
+    /// A `memory_limiter` processor's limit.
+    MemoryLimit,
+    /// The buffer is full while a flush is delivering it ([`Pipeline::push`]).
+    BufferFull,
 }
 
 impl Refused {
@@ -127,7 +138,10 @@ impl Refused {
 impl fmt::Display for Refused {
     /// The collector's message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("data refused due to high memory usage")
+        f.write_str(match self.reason {
+            RefusedReason::MemoryLimit => "data refused due to high memory usage",
+            RefusedReason::BufferFull => "sending queue is full",
+        })
     }
 }
 
@@ -208,7 +222,16 @@ struct Inner {
     refusing: AtomicBool,
     /// Woken when the buffer reaches half its limits ([`Pipeline::pressure`]).
     pressure: tokio::sync::Notify,
+    /// Whether a flush is running.
+    flushing: AtomicBool,
+    /// When a flush last delivered something, in ms since `started` (0 = never).
+    last_delivery_ms: AtomicU64,
+    started: Instant,
 }
+
+/// A flush that delivered something this recently counts as draining the buffer
+/// ([`Pipeline::push`]).
+const DRAINING_WINDOW_MS: u64 = 2_000;
 
 /// A cloneable handle to the pipelines (receivers hold one each, the lifecycle another).
 #[derive(Clone)]
@@ -434,11 +457,34 @@ impl Pipeline {
                         "memory_limiter: buffer above its limit; refusing data until a flush"
                     );
                 }
-                return Err(Refused { spans });
+                return Err(Refused {
+                    spans,
+                    reason: RefusedReason::MemoryLimit,
+                });
             }
             if self.inner.refusing.swap(false, Ordering::Relaxed) {
                 tracing::info!("memory_limiter: buffer back within limits; accepting data");
             }
+        }
+        // Back-pressure: when the data does not fit and a flush is delivering the buffer right
+        // now, refuse rather than drop the oldest spans — the client retries in a moment and
+        // nothing is lost (the collector's "sending queue is full"). Without deliveries (an
+        // endpoint down, a flush not running) the oldest go, so a client is never held back
+        // by an outage.
+        let (in_spans, in_bytes) = incoming
+            .iter()
+            .fold((0, 0), |(s, b), (_, sp, by)| (s + sp, b + by));
+        if (buf.spans + in_spans > limits.max_spans || buf.bytes + in_bytes > limits.max_bytes)
+            && self.inner.draining()
+        {
+            drop(buf);
+            self.inner
+                .total_refused
+                .fetch_add(in_spans as u64, Ordering::Relaxed);
+            return Err(Refused {
+                spans: in_spans,
+                reason: RefusedReason::BufferFull,
+            });
         }
         let mut accepted = 0;
         for (rs, spans, bytes) in incoming.drain(..) {
@@ -472,6 +518,28 @@ impl Pipeline {
         Ok(accepted)
     }
 
+    /// A check before decoding a request of `wire_bytes` (its body as received): refuses it at
+    /// once, as [`Pipeline::push`] would, when the buffer cannot take that much while a flush is
+    /// draining it — so a client sending faster than the exporters deliver does not cost the
+    /// decoding of data that would be refused anyway. Decoded data is checked again by `push`.
+    pub fn admits(&self, wire_bytes: usize) -> Result<(), Refused> {
+        let limits = self.inner.limits;
+        let full = {
+            let buf = match self.inner.buffer.lock() {
+                Ok(b) => b,
+                Err(p) => p.into_inner(),
+            };
+            buf.spans >= limits.max_spans || buf.bytes.saturating_add(wire_bytes) > limits.max_bytes
+        };
+        if full && self.inner.draining() {
+            return Err(Refused {
+                spans: 0,
+                reason: RefusedReason::BufferFull,
+            });
+        }
+        Ok(())
+    }
+
     /// Resolves when a push has filled the buffer to half its [`BufferLimits`] (spans or
     /// bytes) since the last call: the lifecycle then flushes at once rather than waiting for
     /// its strategy's moment, so a busy function's spans are sent instead of overflowing the
@@ -494,8 +562,8 @@ impl Pipeline {
         self.inner.total_exported.load(Ordering::Relaxed)
     }
 
-    /// Spans refused by a `memory_limiter` since the pipeline started (the SDK may have sent
-    /// them again).
+    /// Spans refused (by a `memory_limiter`, or a full buffer being drained) since the pipeline
+    /// started; the SDK may have sent them again. Requests refused before decoding count 0.
     pub fn total_refused(&self) -> u64 {
         self.inner.total_refused.load(Ordering::Relaxed)
     }
@@ -522,6 +590,7 @@ impl Pipeline {
     /// counted.
     pub async fn flush(&self, deadline: Instant, mode: FlushMode) -> FlushReport {
         let _guard = self.inner.flush_lock.lock().await;
+        let _flushing = Flushing::new(&self.inner.flushing);
         let (entries, queue_full) = {
             let mut buf = match self.inner.buffer.lock() {
                 Ok(b) => b,
@@ -573,6 +642,9 @@ impl Pipeline {
                 .push((self.inner.exporters[i].name().to_string(), r));
         }
         let drops = report.drops();
+        if report.exported() > 0 {
+            self.inner.delivered();
+        }
         self.inner
             .total_exported
             .fetch_add(report.exported(), Ordering::Relaxed);
@@ -584,6 +656,22 @@ impl Pipeline {
             Err(p) => p.into_inner().add(&drops),
         }
         report
+    }
+}
+
+/// Marks a flush as running for as long as it lives (cancelled flushes included).
+struct Flushing<'a>(&'a AtomicBool);
+
+impl<'a> Flushing<'a> {
+    fn new(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::Relaxed);
+        Flushing(flag)
+    }
+}
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 
@@ -611,7 +699,27 @@ impl Inner {
             total_refused: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
             pressure: tokio::sync::Notify::new(),
+            flushing: AtomicBool::new(false),
+            last_delivery_ms: AtomicU64::new(0),
+            started: Instant::now(),
         }
+    }
+
+    /// Whether a flush is running and deliveries succeed: data refused now can be taken
+    /// moments later, so refusing (the client retries) loses nothing, where dropping would.
+    fn draining(&self) -> bool {
+        if !self.flushing.load(Ordering::Relaxed) {
+            return false;
+        }
+        let last = self.last_delivery_ms.load(Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        last > 0 && now.saturating_sub(last) <= DRAINING_WINDOW_MS
+    }
+
+    /// Notes a delivery now.
+    fn delivered(&self) {
+        let now = (self.started.elapsed().as_millis() as u64).max(1);
+        self.last_delivery_ms.store(now, Ordering::Relaxed);
     }
 
     /// Routes drained entries: per exporter (by index), the export calls it gets. Each route

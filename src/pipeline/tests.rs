@@ -288,3 +288,41 @@ async fn a_half_full_buffer_signals_pressure_once() {
     p.push(vec![rs(2)]).unwrap();
     assert!(tokio::time::timeout(quick, p.pressure()).await.is_err());
 }
+
+#[test]
+fn a_full_buffer_refuses_while_a_flush_delivers_and_drops_the_oldest_otherwise() {
+    let p = Pipeline::new(
+        BufferLimits {
+            max_spans: 4,
+            max_bytes: usize::MAX,
+        },
+        vec![],
+    );
+    p.push(vec![rs(3)]).unwrap();
+    assert_eq!(p.admits(10), Ok(()));
+    // A flush runs but nothing was ever delivered (endpoint down): the oldest go.
+    p.inner.flushing.store(true, Ordering::Relaxed);
+    assert_eq!(p.push(vec![rs(2)]), Ok(2));
+    assert_eq!(p.buffered_spans(), 2);
+    // A flush runs and delivers: a push that does not fit is refused, nothing is dropped.
+    p.inner.delivered();
+    p.push(vec![rs(2)]).unwrap();
+    assert_eq!(
+        p.push(vec![rs(1)]),
+        Err(Refused {
+            spans: 1,
+            reason: RefusedReason::BufferFull
+        })
+    );
+    assert_eq!(p.buffered_spans(), 4);
+    assert_eq!(
+        p.admits(1).map_err(|r| r.reason),
+        Err(RefusedReason::BufferFull)
+    );
+    assert_eq!(p.total_refused(), 1);
+    // The flush ends: back to dropping the oldest.
+    p.inner.flushing.store(false, Ordering::Relaxed);
+    assert_eq!(p.admits(1), Ok(()));
+    assert_eq!(p.push(vec![rs(1)]), Ok(1));
+    assert_eq!(p.buffered_spans(), 3);
+}

@@ -66,7 +66,8 @@ impl BoundGrpc {
     /// `ExportTraceServiceResponse` (OTLP spec, "OTLP/gRPC" → "Full Success"). Errors:
     /// `RESOURCE_EXHAUSTED` for a message over `max_recv_msg_size` bytes (compressed or not),
     /// `INVALID_ARGUMENT` for one that does not decode, `UNIMPLEMENTED` for other methods,
-    /// `UNAVAILABLE` when a `memory_limiter` refuses the data ([`crate::pipeline::Refused`]).
+    /// `UNAVAILABLE` when a `memory_limiter` refuses the data, or the buffer is full while a
+    /// flush drains it ([`crate::pipeline::Refused`]).
     ///
     /// When `shutdown` turns `true` (or its sender is dropped) the listener is closed, in-flight
     /// calls finish, and the task ends once open connections have closed.
@@ -169,7 +170,8 @@ impl tonic::server::UnaryService<ExportTraceServiceRequest> for Export {
             .sum();
         let accepted = match self.pipeline.push(request.resource_spans) {
             Ok(n) => n,
-            // A memory_limiter refused it: UNAVAILABLE, retryable (as the collector answers).
+            // Refused (memory_limiter, or a full buffer being drained): UNAVAILABLE, retryable,
+            // as the collector answers.
             Err(refused) => {
                 return std::future::ready(Err(Status::unavailable(refused.to_string())))
             }

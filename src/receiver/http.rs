@@ -64,7 +64,7 @@ impl BoundHttp {
     /// | `Content-Encoding` neither `gzip` nor `identity` | 415 | `Status` (3) |
     /// | `Content-Length`, bytes read or gunzipped size over the limit | 413 | `Status` (8) |
     /// | body unreadable, invalid gzip, protobuf or OTLP/JSON | 400 | `Status` (3) |
-    /// | refused by a `memory_limiter` (see [`crate::pipeline::Refused`]) | 503 | `Status` (14) |
+    /// | refused by a `memory_limiter`, or the buffer full while a flush drains it (see [`crate::pipeline::Refused`]) | 503 | `Status` (14) |
     /// | otherwise | 200 | empty `ExportTraceServiceResponse` |
     ///
     /// The limit is `max_request_body_size`. `Status` is a `google.rpc.Status` in the request's
@@ -238,6 +238,8 @@ impl Handler {
                 }
             })?
             .to_bytes();
+        // A buffer that cannot take this while a flush drains it: refuse before decoding.
+        self.pipeline.admits(body.len()).map_err(Failure::Refused)?;
         let body = decode::decompress(body, compression, limit)?;
         let request = decode::decode_request(&body, encoding)?;
         let spans: usize = request
