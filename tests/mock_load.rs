@@ -170,3 +170,70 @@ fn a_buffer_filling_mid_invocation_is_flushed_early_instead_of_dropping() {
         "{log}"
     );
 }
+
+/// A client sending faster than the exporter delivers fills the buffer while deliveries
+/// succeed: requests are then refused with 503 "sending queue is full" (the client may retry),
+/// and every span the extension acknowledged reaches X-Ray or is counted as dropped.
+#[test]
+fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
+    let s = Setup::new();
+    let config = s.lambda_config("    flush: end\n    max_buffered_spans: 100\n");
+    let out = s.dir.path().join("loadgen.jsonl");
+    let mut extra = vec![
+        "--xray-count-only".to_string(),
+        "--timeout-ms".to_string(),
+        "20000".to_string(),
+        "--invocations".to_string(),
+        "1".to_string(),
+    ];
+    for (k, v) in [
+        ("--spans-per-request", "50"),
+        ("--duration-ms", "500"),
+        ("--rate", "400000"),
+        ("--concurrency", "4"),
+    ] {
+        extra.extend(["--function-arg".to_string(), k.to_string()]);
+        extra.extend(["--function-arg".to_string(), v.to_string()]);
+    }
+    extra.extend(["--function-arg".to_string(), "--out".to_string()]);
+    extra.extend(["--function-arg".to_string(), out.display().to_string()]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (report, _) = s.run_function(&loadgen(), &config, "http", &extra);
+    assert_clean_exit(&report);
+    let totals: Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .unwrap_or_else(|e| panic!("loadgen totals: {e}: {}", report["invocations"]))
+            .lines()
+            .last()
+            .expect("a line"),
+    )
+    .expect("totals JSON");
+    let log = extension_log(&report);
+    let failed = totals["requests_failed"].as_u64().expect("requests_failed");
+    assert!(failed > 0, "the buffer never pushed back: {totals}\n{log}");
+    let first = totals["first_error"].as_str().unwrap_or_default();
+    assert!(
+        first.contains("503") && first.contains("sending queue is full"),
+        "{totals}"
+    );
+    // Accounting: acknowledged = delivered + dropped (oldest-first drops happen only before
+    // the first delivery).
+    let sent = totals["spans_sent"].as_u64().expect("spans_sent");
+    let delivered = report["xray_extension_spans"].as_u64().expect("count");
+    let summary = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("shutdown") && l.contains("invocations="))
+        .unwrap_or_default();
+    let queue_full = summary
+        .split("queue_full=")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert_eq!(delivered + queue_full, sent, "{totals}\n{summary}");
+    assert!(
+        queue_full < sent / 2,
+        "mostly pushed back, not dropped: {summary}"
+    );
+}

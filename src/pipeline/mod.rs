@@ -124,7 +124,7 @@ pub struct Refused {
 pub enum RefusedReason {
     /// A `memory_limiter` processor's limit.
     MemoryLimit,
-    /// The buffer is full while a flush is delivering it ([`Pipeline::push`]).
+    /// The buffer is full while deliveries succeed ([`Pipeline::push`]).
     BufferFull,
 }
 
@@ -222,15 +222,13 @@ struct Inner {
     refusing: AtomicBool,
     /// Woken when the buffer reaches half its limits ([`Pipeline::pressure`]).
     pressure: tokio::sync::Notify,
-    /// Whether a flush is running.
-    flushing: AtomicBool,
     /// When a flush last delivered something, in ms since `started` (0 = never).
     last_delivery_ms: AtomicU64,
     started: Instant,
 }
 
-/// A flush that delivered something this recently counts as draining the buffer
-/// ([`Pipeline::push`]).
+/// Deliveries this recent mean the buffer is being drained ([`Pipeline::push`]); after an
+/// outage this long, a full buffer drops its oldest data again.
 const DRAINING_WINDOW_MS: u64 = 2_000;
 
 /// A cloneable handle to the pipelines (receivers hold one each, the lifecycle another).
@@ -466,11 +464,10 @@ impl Pipeline {
                 tracing::info!("memory_limiter: buffer back within limits; accepting data");
             }
         }
-        // Back-pressure: when the data does not fit and a flush is delivering the buffer right
-        // now, refuse rather than drop the oldest spans — the client retries in a moment and
-        // nothing is lost (the collector's "sending queue is full"). Without deliveries (an
-        // endpoint down, a flush not running) the oldest go, so a client is never held back
-        // by an outage.
+        // Back-pressure: when the data does not fit while deliveries succeed, refuse rather
+        // than drop the oldest spans — the client retries in a moment and nothing is lost (the
+        // collector's "sending queue is full"). Without deliveries (an endpoint down) the
+        // oldest go, so a client is never held back by an outage.
         let (in_spans, in_bytes) = incoming
             .iter()
             .fold((0, 0), |(s, b), (_, sp, by)| (s + sp, b + by));
@@ -590,7 +587,6 @@ impl Pipeline {
     /// counted.
     pub async fn flush(&self, deadline: Instant, mode: FlushMode) -> FlushReport {
         let _guard = self.inner.flush_lock.lock().await;
-        let _flushing = Flushing::new(&self.inner.flushing);
         let (entries, queue_full) = {
             let mut buf = match self.inner.buffer.lock() {
                 Ok(b) => b,
@@ -659,22 +655,6 @@ impl Pipeline {
     }
 }
 
-/// Marks a flush as running for as long as it lives (cancelled flushes included).
-struct Flushing<'a>(&'a AtomicBool);
-
-impl<'a> Flushing<'a> {
-    fn new(flag: &'a AtomicBool) -> Self {
-        flag.store(true, Ordering::Relaxed);
-        Flushing(flag)
-    }
-}
-
-impl Drop for Flushing<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
-    }
-}
-
 /// One export call's data.
 type Call = Arc<Vec<ResourceSpans>>;
 
@@ -699,18 +679,16 @@ impl Inner {
             total_refused: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
             pressure: tokio::sync::Notify::new(),
-            flushing: AtomicBool::new(false),
             last_delivery_ms: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
 
-    /// Whether a flush is running and deliveries succeed: data refused now can be taken
-    /// moments later, so refusing (the client retries) loses nothing, where dropping would.
+    /// Whether deliveries succeed: a flush delivered something within [`DRAINING_WINDOW_MS`].
+    /// Then the buffer is being drained — a flush is running, or the half-full mark
+    /// ([`Pipeline::pressure`]) starts one at once — so data refused now is taken moments
+    /// later when the client retries: refusing loses nothing, where dropping would.
     fn draining(&self) -> bool {
-        if !self.flushing.load(Ordering::Relaxed) {
-            return false;
-        }
         let last = self.last_delivery_ms.load(Ordering::Relaxed);
         let now = self.started.elapsed().as_millis() as u64;
         last > 0 && now.saturating_sub(last) <= DRAINING_WINDOW_MS

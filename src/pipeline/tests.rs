@@ -290,7 +290,7 @@ async fn a_half_full_buffer_signals_pressure_once() {
 }
 
 #[test]
-fn a_full_buffer_refuses_while_a_flush_delivers_and_drops_the_oldest_otherwise() {
+fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise() {
     let p = Pipeline::new(
         BufferLimits {
             max_spans: 4,
@@ -300,11 +300,10 @@ fn a_full_buffer_refuses_while_a_flush_delivers_and_drops_the_oldest_otherwise()
     );
     p.push(vec![rs(3)]).unwrap();
     assert_eq!(p.admits(10), Ok(()));
-    // A flush runs but nothing was ever delivered (endpoint down): the oldest go.
-    p.inner.flushing.store(true, Ordering::Relaxed);
+    // Nothing was ever delivered (endpoint down): the oldest go.
     assert_eq!(p.push(vec![rs(2)]), Ok(2));
     assert_eq!(p.buffered_spans(), 2);
-    // A flush runs and delivers: a push that does not fit is refused, nothing is dropped.
+    // Deliveries succeed: a push that does not fit is refused, nothing is dropped.
     p.inner.delivered();
     p.push(vec![rs(2)]).unwrap();
     assert_eq!(
@@ -320,9 +319,19 @@ fn a_full_buffer_refuses_while_a_flush_delivers_and_drops_the_oldest_otherwise()
         Err(RefusedReason::BufferFull)
     );
     assert_eq!(p.total_refused(), 1);
-    // The flush ends: back to dropping the oldest.
-    p.inner.flushing.store(false, Ordering::Relaxed);
-    assert_eq!(p.admits(1), Ok(()));
-    assert_eq!(p.push(vec![rs(1)]), Ok(1));
-    assert_eq!(p.buffered_spans(), 3);
+    // The last delivery is older than the window (an outage began): the oldest go again.
+    let long_ago = DRAINING_WINDOW_MS + 1;
+    let p2 = Pipeline {
+        inner: Arc::new(Inner {
+            started: Instant::now() - std::time::Duration::from_millis(long_ago + 10),
+            ..Inner::new(p.inner.limits, vec![], vec![], |_| vec![])
+        }),
+        source: Source::Any,
+        limit: None,
+    };
+    p2.inner.last_delivery_ms.store(1, Ordering::Relaxed);
+    p2.push(vec![rs(4)]).unwrap();
+    assert_eq!(p2.admits(1), Ok(()));
+    assert_eq!(p2.push(vec![rs(1)]), Ok(1));
+    assert_eq!(p2.buffered_spans(), 1);
 }
