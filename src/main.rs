@@ -54,8 +54,14 @@ fn main() -> ExitCode {
         return validate(&args[1..]);
     }
     init_logging();
+    // One thread runs everything but the CPU-heavy part of X-Ray calls (writing and signing
+    // bodies) and DNS lookups, which go to the blocking pool: its threads start on first use,
+    // not at init; a few are plenty (at most `num_workers` calls sign at once, each for well
+    // under a millisecond), and they stay for a minute so invocations seconds apart reuse them.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
+        .thread_keep_alive(Duration::from_secs(60))
         .build()
     {
         Ok(rt) => rt,

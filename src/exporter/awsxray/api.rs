@@ -431,7 +431,12 @@ impl XrayApi {
 
     /// Sends `documents` (at most 50, R-API-2) in one call. Never fails otherwise than through
     /// the outcome; the caller bounds the time it may take.
-    pub async fn put(&self, documents: &[String]) -> PutOutcome {
+    ///
+    /// The body is written and signed (escaping and SHA-256 of every byte, a third of the
+    /// extension's CPU under load) on Tokio's blocking pool, beside the thread that runs the
+    /// receivers, so a busy function's spans are decoded on one core while the previous ones
+    /// are signed on the other. The pool's thread starts at the first call, never at init.
+    pub async fn put(&self, documents: Arc<Vec<String>>) -> PutOutcome {
         let (resolved, http) = match (&self.resolved, &self.http) {
             (Ok(r), Ok(h)) => (r, h),
             (Err(e), _) | (_, Err(e)) => return PutOutcome::Permanent(e.clone()),
@@ -440,16 +445,16 @@ impl XrayApi {
             Ok(c) => c,
             Err(outcome) => return outcome,
         };
-        let body = Bytes::from(request_body(documents));
-        let request = match signed_request(
-            &resolved.endpoint,
-            &resolved.region,
-            &credentials,
-            body,
-            SystemTime::now(),
-        ) {
-            Ok(r) => r,
-            Err(e) => return PutOutcome::Permanent(e),
+        let (endpoint, region) = (resolved.endpoint.clone(), resolved.region.clone());
+        let signed = tokio::task::spawn_blocking(move || {
+            let body = Bytes::from(request_body(&documents));
+            signed_request(&endpoint, &region, &credentials, body, SystemTime::now())
+        })
+        .await;
+        let request = match signed {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return PutOutcome::Permanent(e),
+            Err(e) => return PutOutcome::Retryable(format!("signing task failed: {e}")),
         };
         let response = match http.request(request).await {
             Ok(r) => r,
@@ -667,7 +672,7 @@ mod tests {
     async fn missing_region_is_reported_by_every_call() {
         let api = XrayApi::with(Err("no AWS region".into()));
         assert_eq!(
-            api.put(&["{}".to_owned()]).await,
+            api.put(Arc::new(vec!["{}".to_owned()])).await,
             PutOutcome::Permanent("no AWS region".into())
         );
     }

@@ -216,7 +216,10 @@ impl XrayClient {
                 let timeout = self.settings.request_timeout;
                 let generation = state.generation;
                 state.in_flight.spawn(async move {
-                    let outcome = put_once(&client, &docs, timeout).await;
+                    let shared = Arc::new(docs);
+                    let outcome = put_once(&client, Arc::clone(&shared), timeout).await;
+                    // The signing task has let go of its copy once the call has an outcome.
+                    let docs = Arc::try_unwrap(shared).unwrap_or_else(|a| a.as_ref().clone());
                     Call {
                         docs,
                         outcome,
@@ -427,7 +430,7 @@ fn doc_has_id(doc: &str, id: &str) -> bool {
     doc.contains(&needle)
 }
 
-async fn put_once(client: &XrayApi, docs: &[String], timeout: Duration) -> CallOutcome {
+async fn put_once(client: &XrayApi, docs: Arc<Vec<String>>, timeout: Duration) -> CallOutcome {
     match tokio::time::timeout(timeout, client.put(docs)).await {
         Err(_) => CallOutcome::Retryable(format!("no answer within {timeout:?}")),
         Ok(PutOutcome::Done(unprocessed)) => CallOutcome::Done {
