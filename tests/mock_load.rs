@@ -137,7 +137,7 @@ fn the_probe_replays_the_last_call_and_post_runtime_is_split_at_the_telemetry_po
 }
 
 /// A busy invocation sends more spans than the buffer holds: with `end` the flush would come
-/// only after runtimeDone, so the buffer filling to half its limit must trigger a flush at once
+/// only after runtimeDone, so the buffer filling to a quarter of its limit must trigger a flush at once
 /// (pipeline pressure) instead of dropping the oldest spans.
 #[test]
 fn a_buffer_filling_mid_invocation_is_flushed_early_instead_of_dropping() {

@@ -270,7 +270,7 @@ impl Lifecycle {
         tokio::spawn(async move { sliced_flush(&pipeline, window_end, &stopping).await });
     }
 
-    /// Flushes whenever the buffer is half full ([`Pipeline::pressure`]), whatever the
+    /// Flushes whenever the buffer is a quarter full ([`Pipeline::pressure`]), whatever the
     /// strategy: spans that would overflow the buffer are better sent early than dropped. It
     /// only ever runs while the sandbox runs (something is pushing spans), and the flush lock
     /// keeps it from racing the strategy's own flushes.

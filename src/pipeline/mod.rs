@@ -26,7 +26,7 @@
 //! ## Limits
 //!
 //! [`BufferLimits`] (the `lambda` extension's `max_buffered_spans`/`max_buffered_mib`) drop the
-//! oldest data when full, as the X-Ray daemon does. A buffer half full wakes the lifecycle to
+//! oldest data when full, as the X-Ray daemon does. A buffer a quarter full wakes the lifecycle to
 //! flush at once ([`Pipeline::pressure`]), so drops happen only when spans arrive faster than
 //! they can be exported. A `memory_limiter` processor adds an
 //! admission limit ([`MemoryLimit`]) on the same buffer: above it, a receiver's push is
@@ -220,12 +220,17 @@ struct Inner {
     total_refused: AtomicU64,
     /// Whether the latest push was refused (to log the transitions only).
     refusing: AtomicBool,
-    /// Woken when the buffer reaches half its limits ([`Pipeline::pressure`]).
+    /// Woken when the buffer reaches [`PRESSURE_DIVISOR`]⁻¹ of its limits ([`Pipeline::pressure`]).
     pressure: tokio::sync::Notify,
     /// When a flush last delivered something, in ms since `started` (0 = never).
     last_delivery_ms: AtomicU64,
     started: Instant,
 }
+
+/// The pressure mark is a quarter of the buffer's limits: early enough that the buffer keeps
+/// room while the flush runs, and that one flush's documents stay a few MiB (RSS at 20,000
+/// spans/s, BENCHMARKS.md) — the batch processor's `send_batch_size` in spirit.
+pub const PRESSURE_DIVISOR: usize = 4;
 
 /// Deliveries this recent mean the buffer is being drained ([`Pipeline::push`]); after an
 /// outage this long, a full buffer drops its oldest data again.
@@ -509,7 +514,9 @@ impl Pipeline {
             });
             accepted += spans;
         }
-        if buf.spans >= limits.max_spans / 2 || buf.bytes >= limits.max_bytes / 2 {
+        if buf.spans >= limits.max_spans / PRESSURE_DIVISOR
+            || buf.bytes >= limits.max_bytes / PRESSURE_DIVISOR
+        {
             self.inner.pressure.notify_one();
         }
         Ok(accepted)
@@ -537,7 +544,7 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Resolves when a push has filled the buffer to half its [`BufferLimits`] (spans or
+    /// Resolves when a push has filled the buffer to a quarter of its [`BufferLimits`] (spans or
     /// bytes) since the last call: the lifecycle then flushes at once rather than waiting for
     /// its strategy's moment, so a busy function's spans are sent instead of overflowing the
     /// buffer — the batch processor's `send_batch_size` trigger, with the buffer's own limits.
@@ -685,7 +692,7 @@ impl Inner {
     }
 
     /// Whether deliveries succeed: a flush delivered something within [`DRAINING_WINDOW_MS`].
-    /// Then the buffer is being drained — a flush is running, or the half-full mark
+    /// Then the buffer is being drained — a flush is running, or the pressure mark
     /// ([`Pipeline::pressure`]) starts one at once — so data refused now is taken moments
     /// later when the client retries: refusing loses nothing, where dropping would.
     fn draining(&self) -> bool {

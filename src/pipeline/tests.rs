@@ -264,11 +264,11 @@ async fn memory_limiter_refuses_above_its_limit_until_a_flush() {
 }
 
 #[tokio::test]
-async fn a_half_full_buffer_signals_pressure_once() {
+async fn a_quarter_full_buffer_signals_pressure_once() {
     use std::time::Duration;
     let p = Pipeline::new(
         BufferLimits {
-            max_spans: 10,
+            max_spans: 20,
             max_bytes: usize::MAX,
         },
         vec![],
@@ -277,7 +277,7 @@ async fn a_half_full_buffer_signals_pressure_once() {
     p.push(vec![rs(4)]).unwrap();
     assert!(
         tokio::time::timeout(quick, p.pressure()).await.is_err(),
-        "4 of 10 spans: no pressure yet"
+        "4 of 20 spans: no pressure yet"
     );
     p.push(vec![rs(1)]).unwrap();
     p.push(vec![rs(1)]).unwrap();
