@@ -6,9 +6,13 @@
 //! - `exception_heavy`: CLIENT spans with Java (`Caused by:` chain) and Python (chained
 //!   traceback) `exception` events whose stacks are parsed (§9.4).
 //!
-//! The spans are built once, outside the timed loop: a timing covers translating and writing
-//! the documents (and dropping the returned strings). Span times have nanosecond precision,
-//! as SDKs send them, so the `start_time`/`end_time` doubles print as SDK times do.
+//! The spans are built once, outside the timed loop, grouped under their resource as OTLP
+//! sends them: `realistic_mix` as one `ResourceSpans` per invocation (the demo function's SDK
+//! exports the 4 spans of an invocation together), `exception_heavy` as one `ResourceSpans`
+//! per service (language). A timing covers what the exporter does with a batch
+//! (`AwsXrayExporter::export`): prepare each resource once, translate its spans and append the
+//! documents to one list, then drop the list. Span times have nanosecond precision, as SDKs
+//! send them, so the `start_time`/`end_time` doubles print as SDK times do.
 //!
 //! Besides criterion's timing, a counting global allocator reports heap allocations per span
 //! for each mix (printed once before the timings).
@@ -17,7 +21,8 @@
 //!
 //! With `TRANSLATE_BENCH_PASSES=<n>` set, the bench skips criterion and translates each mix `n`
 //! times, then exits: a fixed amount of work for `perf stat`, `perf record` or
-//! `valgrind --tool=cachegrind` (instructions per span are stable where timings are noisy).
+//! `valgrind --tool=cachegrind` (instructions per span are stable where timings are noisy);
+//! `TRANSLATE_BENCH_MIX=<name>` limits it to one mix.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -27,8 +32,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
-use opentelemetry_proto::tonic::trace::v1::{Span, Status};
-use otlp_xray::exporter::awsxray::translate::{translate_span, TranslateConfig};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use otlp_xray::exporter::awsxray::translate::{
+    translate_prepared_into, PreparedResource, SpanOptions, TranslateConfig,
+};
 
 /// Counts every allocation (and reallocation) made through the global allocator.
 struct Counting;
@@ -250,94 +257,129 @@ Traceback (most recent call last):
 RuntimeError: could not load order 4711
 "#;
 
-/// CLIENT spans with parsed exception stacks: Java and Python, alternating.
-fn exception_spans(n: u64) -> Vec<(Resource, Span)> {
-    (0..n)
-        .map(|k| {
-            let (lang, ty, msg, trace) = if k % 2 == 0 {
-                (
-                    "java",
-                    "java.lang.IllegalStateException",
-                    "could not load order 4711",
-                    JAVA_TRACE,
-                )
-            } else {
-                (
-                    "python",
-                    "RuntimeError",
-                    "could not load order 4711",
-                    PYTHON_TRACE,
-                )
-            };
-            let resource = Resource {
-                attributes: vec![
-                    s("service.name", "orders"),
-                    s("telemetry.sdk.language", lang),
-                    s("telemetry.sdk.name", "opentelemetry"),
-                    s("telemetry.sdk.version", "1.40.0"),
-                    s("cloud.provider", "aws"),
-                    s("cloud.platform", "aws_lambda"),
-                ],
-                ..Default::default()
-            };
-            let mut span = base(
-                k,
-                Some(0x77),
-                "orders.load",
-                3,
-                vec![
-                    s("http.request.method", "POST"),
-                    s("url.full", "https://orders.internal/v1/load"),
-                    i("http.response.status_code", 503),
-                ],
-            );
-            span.status = Some(Status {
-                code: 2,
-                message: msg.to_owned(),
-            });
-            span.events.push(Event {
-                time_unix_nano: 1_700_000_000_700_000_000,
-                name: "exception".to_owned(),
-                attributes: vec![
-                    s("exception.type", ty),
-                    s("exception.message", msg),
-                    s("exception.stacktrace", trace),
-                ],
-                ..Default::default()
-            });
-            (resource, span)
-        })
-        .collect()
+/// The resource of a service in `language` with parsed exception stacks.
+fn exception_resource(language: &str) -> Resource {
+    Resource {
+        attributes: vec![
+            s("service.name", "orders"),
+            s("telemetry.sdk.language", language),
+            s("telemetry.sdk.name", "opentelemetry"),
+            s("telemetry.sdk.version", "1.40.0"),
+            s("cloud.provider", "aws"),
+            s("cloud.platform", "aws_lambda"),
+        ],
+        ..Default::default()
+    }
 }
 
-fn realistic_mix() -> Vec<(Resource, Span)> {
-    let resource = demo_resource();
+/// `n` CLIENT spans with parsed exception stacks: half from a Java service, half from a
+/// Python one.
+fn exception_spans(n: u64) -> Vec<ResourceSpans> {
+    let spans = |k: u64, ty: &str, trace: &str| {
+        let msg = "could not load order 4711";
+        let mut span = base(
+            k,
+            Some(0x77),
+            "orders.load",
+            3,
+            vec![
+                s("http.request.method", "POST"),
+                s("url.full", "https://orders.internal/v1/load"),
+                i("http.response.status_code", 503),
+            ],
+        );
+        span.status = Some(Status {
+            code: 2,
+            message: msg.to_owned(),
+        });
+        span.events.push(Event {
+            time_unix_nano: 1_700_000_000_700_000_000,
+            name: "exception".to_owned(),
+            attributes: vec![
+                s("exception.type", ty),
+                s("exception.message", msg),
+                s("exception.stacktrace", trace),
+            ],
+            ..Default::default()
+        });
+        span
+    };
+    vec![
+        resource_spans(
+            exception_resource("java"),
+            (0..n / 2)
+                .map(|k| spans(2 * k, "java.lang.IllegalStateException", JAVA_TRACE))
+                .collect(),
+        ),
+        resource_spans(
+            exception_resource("python"),
+            (0..n / 2)
+                .map(|k| spans(2 * k + 1, "RuntimeError", PYTHON_TRACE))
+                .collect(),
+        ),
+    ]
+}
+
+fn resource_spans(resource: Resource, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(resource),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// 30 invocations of the demo function, each exported as its own `ResourceSpans`.
+fn realistic_mix() -> Vec<ResourceSpans> {
     (0..30)
-        .flat_map(demo_invocation)
-        .map(|span| (resource.clone(), span))
+        .map(|k| resource_spans(demo_resource(), demo_invocation(k)))
         .collect()
 }
 
-fn translate_all(spans: &[(Resource, Span)], config: &TranslateConfig) -> usize {
-    let mut bytes = 0;
-    for (resource, span) in spans {
-        if let Ok(docs) = translate_span(Some(resource), span, config, NOW) {
-            bytes += docs.iter().map(String::len).sum::<usize>();
+fn span_count(batch: &[ResourceSpans]) -> usize {
+    batch
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum()
+}
+
+/// Translates `batch` as the exporter does; returns the documents written.
+fn translate_batch(batch: &[ResourceSpans], config: &TranslateConfig) -> Vec<String> {
+    let mut documents = Vec::with_capacity(span_count(batch));
+    for rs in batch {
+        let resource = PreparedResource::new(rs.resource.as_ref(), config);
+        for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+            // Every span of the mixes translates: a drop would only shrink the work.
+            let _ = translate_prepared_into(
+                &resource,
+                span,
+                NOW,
+                SpanOptions::default(),
+                &mut documents,
+            );
         }
     }
-    bytes
+    documents
+}
+
+/// Bytes of the documents of `batch` (the documents are dropped, as after a send).
+fn translate_all(batch: &[ResourceSpans], config: &TranslateConfig) -> usize {
+    translate_batch(batch, config).iter().map(String::len).sum()
 }
 
 /// Allocations per span over a few passes (after one warm-up pass).
-fn allocations_per_span(spans: &[(Resource, Span)], config: &TranslateConfig) -> f64 {
+fn allocations_per_span(batch: &[ResourceSpans], config: &TranslateConfig) -> f64 {
     const PASSES: usize = 20;
-    black_box(translate_all(spans, config));
+    black_box(translate_all(batch, config));
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for _ in 0..PASSES {
-        black_box(translate_all(spans, config));
+        black_box(translate_all(batch, config));
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
-    (after - before) as f64 / (PASSES * spans.len()) as f64
+    (after - before) as f64 / (PASSES * span_count(batch)) as f64
 }
 
 fn bench(c: &mut Criterion) {
@@ -358,26 +400,27 @@ fn bench(c: &mut Criterion) {
             for _ in 0..passes {
                 black_box(translate_all(black_box(spans), &config));
             }
-            eprintln!("translate/{name}: {passes} passes of {} spans", spans.len());
+            eprintln!(
+                "translate/{name}: {passes} passes of {} spans",
+                span_count(spans)
+            );
         }
         return;
     }
     for (name, spans) in &mixes {
-        let docs: usize = spans
-            .iter()
-            .map(|(r, s)| translate_span(Some(r), s, &config, NOW).map_or(0, |d| d.len()))
-            .sum();
-        let bytes = translate_all(spans, &config);
+        let count = span_count(spans);
+        let docs = translate_batch(spans, &config);
+        let bytes: usize = docs.iter().map(String::len).sum();
         eprintln!(
-            "translate/{name}: {} spans -> {docs} documents, {:.0} bytes/span, {:.1} allocations/span",
-            spans.len(),
-            bytes as f64 / spans.len() as f64,
+            "translate/{name}: {count} spans -> {} documents, {:.0} bytes/span, {:.2} allocations/span",
+            docs.len(),
+            bytes as f64 / count as f64,
             allocations_per_span(spans, &config)
         );
     }
     let mut group = c.benchmark_group("translate");
     for (name, spans) in &mixes {
-        group.throughput(Throughput::Elements(spans.len() as u64));
+        group.throughput(Throughput::Elements(span_count(spans) as u64));
         group.bench_function(*name, |b| {
             b.iter(|| black_box(translate_all(black_box(spans), &config)))
         });

@@ -10,7 +10,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use self::client::{XrayClient, XraySettings};
-use self::translate::{translate_with, DropReason, SpanOptions, TranslateConfig};
+use self::translate::{
+    translate_prepared_into, DropReason, PreparedResource, SpanOptions, TranslateConfig,
+};
 use super::{Drops, ExportReport, FlushMode};
 
 /// The `awsxray` exporter: a translator config and a lazily built X-Ray client.
@@ -90,7 +92,14 @@ impl AwsXrayExporter {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mut documents = Vec::new();
+        // Usually one document per span: one allocation for the list instead of a doubling
+        // series.
+        let spans = batch
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .map(|ss| ss.spans.len())
+            .sum();
+        let mut documents = Vec::with_capacity(spans);
         let mut dropped = Drops::default();
         let lambda_segments: Vec<[u8; 8]> = if self.attach_to_lambda_segment {
             match self.lambda_segments.lock() {
@@ -101,6 +110,8 @@ impl AwsXrayExporter {
             Vec::new()
         };
         for rs in batch {
+            // The resource is read once for all its spans, not once per span.
+            let resource = PreparedResource::new(rs.resource.as_ref(), &self.translate);
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
                     let options = SpanOptions {
@@ -110,12 +121,9 @@ impl AwsXrayExporter {
                                 .any(|id| span.parent_span_id == id[..]),
                     };
                     let translated =
-                        translate_with(rs.resource.as_ref(), span, &self.translate, now, options);
+                        translate_prepared_into(&resource, span, now, options, &mut documents);
                     match translated {
-                        Ok(t) => {
-                            dropped.too_large += t.dropped.len() as u64;
-                            documents.extend(t.documents);
-                        }
+                        Ok(too_large) => dropped.too_large += too_large as u64,
                         Err(reason) => {
                             tracing::debug!(reason = reason.as_str(), name = %span.name, "span dropped");
                             if reason == DropReason::TooLarge {

@@ -217,21 +217,43 @@ impl<'a> Marked<'a> {
 pub struct Metadata<'a> {
     resource: Marked<'a>,
     span: Marked<'a>,
-    listed: Vec<(MetaKey<'a>, MetaValue<'a>)>,
-    namespaces: Vec<(&'a str, serde_json::Map<String, serde_json::Value>)>,
+    /// `listed` and the other namespaces; absent in the common case (performance: the
+    /// document then carries, moves and drops one empty pointer instead of two lists).
+    more: Option<Box<More<'a>>>,
     string_cap: Option<usize>,
     /// Members of `aws.xray.metadata.default` were merged into `default`.
     merged_default: bool,
 }
 
+/// The parts of [`Metadata`] that most documents do not have.
+#[derive(Debug, Clone, Default)]
+struct More<'a> {
+    listed: Vec<(MetaKey<'a>, MetaValue<'a>)>,
+    namespaces: Vec<(&'a str, serde_json::Map<String, serde_json::Value>)>,
+}
+
 impl<'a> Metadata<'a> {
     /// No metadata at all (the member is then omitted, R-SHAPE-3).
     pub fn is_empty(&self) -> bool {
-        self.default_is_empty() && self.namespaces.is_empty()
+        self.default_is_empty() && self.namespaces().is_empty()
     }
 
     fn default_is_empty(&self) -> bool {
-        self.resource.bits == 0 && self.span.bits == 0 && self.listed.is_empty()
+        self.resource.bits == 0 && self.span.bits == 0 && self.listed().is_empty()
+    }
+
+    /// The members of `default` after the marked ones.
+    fn listed(&self) -> &[(MetaKey<'a>, MetaValue<'a>)] {
+        self.more.as_ref().map_or(&[], |m| &m.listed)
+    }
+
+    /// The namespaces other than `default`.
+    fn namespaces(&self) -> &[(&'a str, serde_json::Map<String, serde_json::Value>)] {
+        self.more.as_ref().map_or(&[], |m| &m.namespaces)
+    }
+
+    fn more_mut(&mut self) -> &mut More<'a> {
+        self.more.get_or_insert_with(Box::default)
     }
 
     /// Calls `f` with every member of `default`, in order.
@@ -245,7 +267,7 @@ impl<'a> Metadata<'a> {
         for (k, v) in self.span.entries() {
             f(&MetaKey::Str(Cow::Borrowed(k)), &meta_value(v))?;
         }
-        for (k, v) in &self.listed {
+        for (k, v) in self.listed() {
             f(k, v)?;
         }
         Ok(())
@@ -258,7 +280,7 @@ impl<'a> Metadata<'a> {
         }
         let mut all = Vec::with_capacity(
             (self.resource.bits.count_ones() + self.span.bits.count_ones()) as usize
-                + self.listed.len(),
+                + self.listed().len(),
         );
         all.extend(
             self.resource
@@ -270,18 +292,21 @@ impl<'a> Metadata<'a> {
                 .entries()
                 .map(|(k, v)| (MetaKey::Str(Cow::Borrowed(k)), meta_value(v))),
         );
-        all.append(&mut self.listed);
-        self.listed = all;
+        let more = self.more_mut();
+        all.append(&mut more.listed);
+        more.listed = all;
         self.resource.bits = 0;
         self.span.bits = 0;
     }
 
     /// Adds resource entry `idx` of `kvs` (which has a value) to `default`.
     fn push_resource(&mut self, kvs: &'a [KeyValue], idx: usize) {
-        if self.span.bits != 0 || !self.listed.is_empty() || !self.resource.mark(kvs, idx) {
+        if self.span.bits != 0 || !self.listed().is_empty() || !self.resource.mark(kvs, idx) {
             if let Some((k, v)) = kvs.get(idx).and_then(|kv| Some((&kv.key, kv_value(kv)?))) {
                 self.list_marked();
-                self.listed.push((MetaKey::Resource(k), meta_value(v)));
+                self.more_mut()
+                    .listed
+                    .push((MetaKey::Resource(k), meta_value(v)));
             }
         }
     }
@@ -289,7 +314,7 @@ impl<'a> Metadata<'a> {
     /// Adds span entry `idx` of `kvs` (which has a value) to `default`; with `dedup`, an
     /// earlier member with the same key is removed first.
     fn push_span(&mut self, kvs: &'a [KeyValue], idx: usize, dedup: bool) {
-        if dedup || !self.listed.is_empty() || !self.span.mark(kvs, idx) {
+        if dedup || !self.listed().is_empty() || !self.span.mark(kvs, idx) {
             if let Some((k, v)) = kvs.get(idx).and_then(|kv| Some((&kv.key, kv_value(kv)?))) {
                 self.push(MetaKey::Str(Cow::Borrowed(k)), meta_value(v), dedup);
             }
@@ -298,19 +323,20 @@ impl<'a> Metadata<'a> {
 
     fn push(&mut self, key: MetaKey<'a>, value: MetaValue<'a>, dedup: bool) {
         self.list_marked();
+        let listed = &mut self.more_mut().listed;
         if dedup {
             let existing = match &key {
-                MetaKey::Str(s) => self.listed.iter().position(|(k, _)| k.matches(s)),
-                MetaKey::Resource(r) => self.listed.iter().position(|(k, _)| match k {
+                MetaKey::Str(s) => listed.iter().position(|(k, _)| k.matches(s)),
+                MetaKey::Resource(r) => listed.iter().position(|(k, _)| match k {
                     MetaKey::Resource(o) => o == r,
                     MetaKey::Str(s) => s.strip_prefix(RESOURCE_PREFIX) == Some(*r),
                 }),
             };
             if let Some(i) = existing {
-                self.listed.remove(i);
+                listed.remove(i);
             }
         }
-        self.listed.push((key, value));
+        listed.push((key, value));
     }
 
     /// Keeps only `default` members whose key starts with `otel.resource.` (R-KIND-5).
@@ -319,8 +345,10 @@ impl<'a> Metadata<'a> {
         if self.span.bits != 0 {
             self.list_marked();
         }
-        self.listed.retain(|(k, _)| k.is_resource());
-        self.namespaces.clear();
+        if let Some(more) = self.more.as_mut() {
+            more.listed.retain(|(k, _)| k.is_resource());
+            more.namespaces.clear();
+        }
     }
 
     /// Cuts every string leaf to `cap` characters when serialising (R-SIZE-1 step 2).
@@ -332,8 +360,7 @@ impl<'a> Metadata<'a> {
     pub fn clear(&mut self) {
         self.resource.bits = 0;
         self.span.bits = 0;
-        self.listed.clear();
-        self.namespaces.clear();
+        self.more = None;
     }
 }
 
@@ -443,7 +470,7 @@ impl Serialize for Metadata<'_> {
                 },
             )?;
         }
-        for (ns, obj) in &self.namespaces {
+        for (ns, obj) in self.namespaces() {
             map.serialize_entry(
                 ns,
                 &CappedObject {
@@ -469,7 +496,7 @@ impl WriteJson for Metadata<'_> {
             for (k, v) in self.span.entries() {
                 write_any(d.dyn_key(k), Some(v), cap);
             }
-            for (k, v) in &self.listed {
+            for (k, v) in self.listed() {
                 let out = match k {
                     MetaKey::Str(k) => d.dyn_key(k),
                     MetaKey::Resource(k) => resource_key(&mut d, k),
@@ -483,7 +510,7 @@ impl WriteJson for Metadata<'_> {
             }
             d.close();
         }
-        for (ns, obj) in &self.namespaces {
+        for (ns, obj) in self.namespaces() {
             json::json_object(o.dyn_key(ns), obj, cap);
         }
         o.close();
@@ -568,13 +595,14 @@ pub(crate) fn make_annotations_metadata<'a>(
                 || indexed
                     .iter()
                     .any(|k| k.strip_prefix(RESOURCE_PREFIX) == Some(kv.key.as_str()));
-            match (listed, scalar(v)) {
-                (true, Some(a)) => {
+            // Only a listed attribute's value is looked at (most are not listed).
+            match listed.then(|| scalar(v)).flatten() {
+                Some(a) => {
                     let full = format!("{RESOURCE_PREFIX}{}", kv.key);
                     let key = Cow::Owned(fix_key(&full, allow_dot).into_owned());
                     annotations.insert(key, a);
                 }
-                _ => metadata.push_resource(input.resource, idx),
+                None => metadata.push_resource(input.resource, idx),
             }
         }
     }
@@ -605,9 +633,10 @@ pub(crate) fn make_annotations_metadata<'a>(
                     if obj.is_empty() {
                         continue;
                     }
-                    match metadata.namespaces.iter_mut().find(|(n, _)| *n == suffix) {
+                    let namespaces = &mut metadata.more_mut().namespaces;
+                    match namespaces.iter_mut().find(|(n, _)| *n == suffix) {
                         Some(slot) => slot.1 = obj,
-                        None => metadata.namespaces.push((suffix, obj)),
+                        None => namespaces.push((suffix, obj)),
                     }
                 }
                 Err(_) => {

@@ -71,18 +71,13 @@ pub(crate) struct Attrs<'a> {
 
 impl<'a> Attrs<'a> {
     /// A view where every attribute is live.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn new(kvs: &'a [KeyValue]) -> Self {
-        Self::from_table(KeyTable::new(kvs))
-    }
-
-    /// A view over an already classified attribute list; every attribute is live.
-    pub(crate) fn from_table(table: KeyTable<'a>) -> Self {
-        let len = table.kvs().len();
+        // The table is built in place (`KeyTable::new` is inlined), not copied in.
         Self {
-            table,
-            consumed: Bits::new(len),
-            removed: Bits::new(len),
+            table: KeyTable::new(kvs),
+            consumed: Bits::new(kvs.len()),
+            removed: Bits::new(kvs.len()),
         }
     }
 

@@ -7,8 +7,8 @@ use super::attrs::Attrs;
 use super::json::{self, key, Arr, Obj, WriteJson};
 use super::keys::{Key, KeySet, KeyTable};
 
-/// `aws` (R-AWS-1..4).
-#[derive(Debug, Clone, Default, Serialize)]
+/// `aws` (R-AWS-1..4): the members read from the span, then those of its resource.
+#[derive(Debug, Clone, Serialize)]
 pub struct Aws<'a> {
     /// Account id (resource `cloud.account.id`, span `aws.account_id` wins).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,23 +31,42 @@ pub struct Aws<'a> {
     /// Several DynamoDB tables.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub table_names: Vec<&'a str>,
+    /// `xray`, the platform blocks and `cloudwatch_logs`, shared by every document of the
+    /// resource (derived once, [`super::PreparedResource`]).
+    #[serde(flatten)]
+    pub resource: &'a AwsResource<'a>,
+}
+
+/// The members of `aws` that depend only on the resource and the config (R-AWS-2), in
+/// document order after the span members. Derived (and written as JSON) once per resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsResource<'a> {
+    /// Resource `cloud.account.id`, the account id of documents whose span has none (written
+    /// through [`Aws::account_id`]).
+    #[serde(skip)]
+    pub account_id: Option<&'a str>,
     /// SDK information; always written.
     pub xray: XRay<'a>,
     /// EC2 host.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ec2: Option<Box<Ec2<'a>>>,
+    pub ec2: Option<Ec2<'a>>,
     /// ECS task/container.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ecs: Option<Box<Ecs<'a>>>,
+    pub ecs: Option<Ecs<'a>>,
     /// EKS pod.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub eks: Option<Box<Eks<'a>>>,
+    pub eks: Option<Eks<'a>>,
     /// Elastic Beanstalk environment.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub elastic_beanstalk: Option<Box<Beanstalk<'a>>>,
+    pub elastic_beanstalk: Option<Beanstalk<'a>>,
     /// Log groups.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cloudwatch_logs: Vec<LogGroup<'a>>,
+    /// The members above as JSON text (`"xray":{…},…`), written once by
+    /// [`AwsResource::prewrite`]: every document of the resource copies them (performance,
+    /// issue 3).
+    #[serde(skip)]
+    members_json: Option<String>,
 }
 
 /// `aws.xray` (R-AWS-2).
@@ -183,6 +202,17 @@ impl WriteJson for Aws<'_> {
             }
             a.close();
         }
+        match &self.resource.members_json {
+            Some(json) => o.members(json),
+            None => self.resource.write_members(&mut o),
+        }
+        o.close();
+    }
+}
+
+impl AwsResource<'_> {
+    /// Writes the members (`xray` first, so never none) into the open `aws` object.
+    fn write_members(&self, o: &mut Obj<'_>) {
         {
             let x = &self.xray;
             let mut xo = Obj::open(o.key(key!("xray")));
@@ -237,7 +267,6 @@ impl WriteJson for Aws<'_> {
             }
             a.close();
         }
-        o.close();
     }
 }
 
@@ -344,10 +373,10 @@ fn span_members<'a>(attrs: &mut Attrs<'a>) -> SpanMembers<'a> {
 }
 
 /// Consumes the span-level aws keys and builds `aws` unless the cloud is not AWS (R-AWS-1..3).
+/// `resource` is the resource part from [`AwsResource::new`], `None` for a non-AWS cloud.
 pub(crate) fn make_aws<'a>(
-    resource: &KeyTable<'a>,
+    resource: Option<&'a AwsResource<'a>>,
     attrs: &mut Attrs<'a>,
-    config_log_groups: &'a [String],
 ) -> Option<Aws<'a>> {
     let SpanMembers {
         operation,
@@ -358,84 +387,107 @@ pub(crate) fn make_aws<'a>(
         table_names,
         account_id: account_override,
     } = span_members(attrs);
-    if non_aws_cloud(resource) {
-        return None;
-    }
-    let platform = resource.str(Key::CloudPlatform).unwrap_or("");
-    let r = |k: Key| resource.nonempty(k);
-
-    // R-SHAPE-3 / D14: a block whose members are all missing is omitted, not `{}`.
-    let ec2 = (platform == "aws_ec2" || r(Key::HostId).is_some())
-        .then(|| Ec2 {
-            instance_id: r(Key::HostId),
-            availability_zone: r(Key::CloudAvailabilityZone),
-            instance_size: r(Key::HostType),
-            ami_id: r(Key::HostImageId),
-        })
-        .filter(|e| {
-            e.instance_id.is_some()
-                || e.availability_zone.is_some()
-                || e.instance_size.is_some()
-                || e.ami_id.is_some()
-        });
-    let ecs = (platform == "aws_ecs")
-        .then(|| Ecs {
-            container: r(Key::ContainerName),
-            container_id: r(Key::ContainerId),
-            task_arn: r(Key::AwsEcsTaskArn),
-            task_family: r(Key::AwsEcsTaskFamily),
-            cluster_arn: r(Key::AwsEcsClusterArn),
-            container_arn: r(Key::AwsEcsContainerArn),
-            availability_zone: r(Key::CloudAvailabilityZone),
-            launch_type: r(Key::AwsEcsLaunchtype),
-        })
-        .filter(|e| {
-            [
-                e.container,
-                e.container_id,
-                e.task_arn,
-                e.task_family,
-                e.cluster_arn,
-                e.container_arn,
-                e.availability_zone,
-                e.launch_type,
-            ]
-            .iter()
-            .any(Option::is_some)
-        });
-    let eks = (platform == "aws_eks" || r(Key::K8sClusterName).is_some())
-        .then(|| Eks {
-            cluster_name: r(Key::K8sClusterName),
-            pod: r(Key::K8sPodName),
-            container_id: r(Key::ContainerId),
-        })
-        .filter(|e| e.cluster_name.is_some() || e.pod.is_some() || e.container_id.is_some());
-    let elastic_beanstalk = match r(Key::ServiceInstanceId) {
-        Some(id) if platform == "aws_elastic_beanstalk" => Some(Beanstalk {
-            environment_name: r(Key::ServiceNamespace),
-            version_label: r(Key::ServiceVersion),
-            deployment_id: id.trim().parse().unwrap_or(0),
-        }),
-        _ => None,
-    };
-
-    // The platform blocks are boxed: absent in Lambda, they would otherwise make every `aws`
-    // object (and document) several hundred bytes larger to move around.
+    let resource = resource?;
     Some(Aws {
-        account_id: account_override.or_else(|| r(Key::CloudAccountId)),
+        account_id: account_override.or(resource.account_id),
         operation,
         region,
         request_id,
         queue_url,
         table_name,
         table_names,
-        xray: xray(resource),
-        ec2: ec2.map(Box::new),
-        ecs: ecs.map(Box::new),
-        eks: eks.map(Box::new),
-        elastic_beanstalk: elastic_beanstalk.map(Box::new),
-        cloudwatch_logs: log_groups(resource, config_log_groups),
+        resource,
     })
+}
+
+impl<'a> AwsResource<'a> {
+    /// The resource part of `aws`, `None` when the resource says the cloud is not AWS
+    /// (R-AWS-1, R-AWS-2). `config_log_groups` is the `aws_log_groups` option.
+    pub(crate) fn new(resource: &KeyTable<'a>, config_log_groups: &'a [String]) -> Option<Self> {
+        if non_aws_cloud(resource) {
+            return None;
+        }
+        let platform = resource.str(Key::CloudPlatform).unwrap_or("");
+        let r = |k: Key| resource.nonempty(k);
+
+        // R-SHAPE-3 / D14: a block whose members are all missing is omitted, not `{}`.
+        let ec2 = (platform == "aws_ec2" || r(Key::HostId).is_some())
+            .then(|| Ec2 {
+                instance_id: r(Key::HostId),
+                availability_zone: r(Key::CloudAvailabilityZone),
+                instance_size: r(Key::HostType),
+                ami_id: r(Key::HostImageId),
+            })
+            .filter(|e| {
+                e.instance_id.is_some()
+                    || e.availability_zone.is_some()
+                    || e.instance_size.is_some()
+                    || e.ami_id.is_some()
+            });
+        let ecs = (platform == "aws_ecs")
+            .then(|| Ecs {
+                container: r(Key::ContainerName),
+                container_id: r(Key::ContainerId),
+                task_arn: r(Key::AwsEcsTaskArn),
+                task_family: r(Key::AwsEcsTaskFamily),
+                cluster_arn: r(Key::AwsEcsClusterArn),
+                container_arn: r(Key::AwsEcsContainerArn),
+                availability_zone: r(Key::CloudAvailabilityZone),
+                launch_type: r(Key::AwsEcsLaunchtype),
+            })
+            .filter(|e| {
+                [
+                    e.container,
+                    e.container_id,
+                    e.task_arn,
+                    e.task_family,
+                    e.cluster_arn,
+                    e.container_arn,
+                    e.availability_zone,
+                    e.launch_type,
+                ]
+                .iter()
+                .any(Option::is_some)
+            });
+        let eks = (platform == "aws_eks" || r(Key::K8sClusterName).is_some())
+            .then(|| Eks {
+                cluster_name: r(Key::K8sClusterName),
+                pod: r(Key::K8sPodName),
+                container_id: r(Key::ContainerId),
+            })
+            .filter(|e| e.cluster_name.is_some() || e.pod.is_some() || e.container_id.is_some());
+        let elastic_beanstalk = match r(Key::ServiceInstanceId) {
+            Some(id) if platform == "aws_elastic_beanstalk" => Some(Beanstalk {
+                environment_name: r(Key::ServiceNamespace),
+                version_label: r(Key::ServiceVersion),
+                deployment_id: id.trim().parse().unwrap_or(0),
+            }),
+            _ => None,
+        };
+        Some(Self {
+            account_id: r(Key::CloudAccountId),
+            xray: xray(resource),
+            ec2,
+            ecs,
+            eks,
+            elastic_beanstalk,
+            cloudwatch_logs: log_groups(resource, config_log_groups),
+            members_json: None,
+        })
+    }
+
+    /// Writes the members as JSON text once, for resources with several documents (one
+    /// allocation instead of writing them for every document).
+    pub(crate) fn prewrite(&mut self) {
+        // Written as a whole object, then kept without its braces.
+        let mut json = String::with_capacity(128);
+        let mut o = Obj::open(&mut json);
+        self.write_members(&mut o);
+        o.close();
+        json.pop();
+        json.remove(0);
+        self.members_json = Some(json);
+    }
 }
 
 /// `aws.xray` from the resource (R-AWS-2).
@@ -530,12 +582,15 @@ mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
 
+    /// `aws` of a span under `resource`; the resource part is leaked to outlive the result
+    /// (tests only).
     fn make_aws<'a>(
         resource: &'a [KeyValue],
         attrs: &mut Attrs<'a>,
         config_log_groups: &'a [String],
     ) -> Option<Aws<'a>> {
-        super::make_aws(&KeyTable::new(resource), attrs, config_log_groups)
+        let part = AwsResource::new(&KeyTable::new(resource), config_log_groups);
+        super::make_aws(part.map(|p| &*Box::leak(Box::new(p))), attrs)
     }
 
     fn s(key: &str, v: &str) -> KeyValue {
@@ -619,7 +674,7 @@ mod tests {
         let mut attrs = Attrs::new(&[]);
         let cfg = vec!["cfg".to_owned()];
         let aws = make_aws(&[], &mut attrs, &cfg);
-        assert_eq!(aws.map(|a| a.cloudwatch_logs.len()), Some(1));
+        assert_eq!(aws.map(|a| a.resource.cloudwatch_logs.len()), Some(1));
     }
 
     #[test]

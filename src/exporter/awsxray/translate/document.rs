@@ -26,7 +26,7 @@ pub const NAMESPACE_REMOTE: &str = "remote";
 /// One segment or independent subsegment document.
 #[derive(Debug, Serialize)]
 pub struct Document<'a> {
-    /// Sanitised name (§4).
+    /// Sanitised name (§4): only characters JSON writes verbatim (R-NAME-4).
     pub name: Cow<'a, str>,
     /// Segment id (R-ID-6).
     pub id: Hex16,
@@ -88,7 +88,7 @@ pub struct Document<'a> {
 }
 
 /// The `service` object (R-SVC-1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Service<'a> {
     /// `service.version`, else `container.image.tag`.
     pub version: &'a str,
@@ -111,7 +111,8 @@ impl Document<'_> {
 impl WriteJson for Document<'_> {
     fn write_json(&self, out: &mut String) {
         let mut o = Obj::open(out);
-        json::str(o.key(key!("name")), &self.name);
+        // Sanitised names (R-NAME-4) hold no character JSON escapes.
+        json::plain_str(o.key(key!("name")), &self.name);
         self.id.write_json(o.key(key!("id")));
         self.trace_id.write_json(o.key(key!("trace_id")));
         json::f64(o.key(key!("start_time")), self.start_time);
@@ -130,9 +131,11 @@ impl WriteJson for Document<'_> {
         if let Some(n) = self.namespace {
             json::str(o.key(key!("namespace")), n);
         }
-        json::bool(o.key(key!("fault")), self.fault);
-        json::bool(o.key(key!("error")), self.error);
-        json::bool(o.key(key!("throttle")), self.throttle);
+        o.members(
+            FLAGS[usize::from(self.fault) << 2
+                | usize::from(self.error) << 1
+                | usize::from(self.throttle)],
+        );
         if let Some(v) = self.origin {
             json::str(o.key(key!("origin")), v);
         }
@@ -172,6 +175,26 @@ impl WriteJson for Document<'_> {
         o.close();
     }
 }
+
+/// `"fault":…,"error":…,"throttle":…` as one constant per combination, indexed by
+/// `fault << 2 | error << 1 | throttle` (one copy instead of three members).
+const FLAGS: [&str; 8] = {
+    macro_rules! flags {
+        ($f:literal, $e:literal, $t:literal) => {
+            concat!("\"fault\":", $f, ",\"error\":", $e, ",\"throttle\":", $t)
+        };
+    }
+    [
+        flags!("false", "false", "false"),
+        flags!("false", "false", "true"),
+        flags!("false", "true", "false"),
+        flags!("false", "true", "true"),
+        flags!("true", "false", "false"),
+        flags!("true", "false", "true"),
+        flags!("true", "true", "false"),
+        flags!("true", "true", "true"),
+    ]
+};
 
 // serde's `skip_serializing_if` passes a reference.
 #[allow(clippy::trivially_copy_pass_by_ref)]

@@ -8,25 +8,26 @@ use serde::{Serialize, Serializer};
 
 use super::json::{self, WriteJson};
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// The two lower-case hex digits of every byte value.
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    let mut t = [[0u8; 2]; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = [HEX[b >> 4], HEX[b & 0xf]];
-        b += 1;
-    }
-    t
-};
-
-/// Writes the hex digits of `bytes` into `out` (two per byte; stops at the shorter end).
+/// The eight nibbles of `x`, one per byte, the most significant nibble in the most
+/// significant byte (`0x1234abcd` → `0x01020304_0a0b0c0d`).
 #[inline]
-fn hex_into(out: &mut [u8], bytes: &[u8]) {
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
-    }
+fn spread_nibbles(x: u32) -> u64 {
+    let x = u64::from(x);
+    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
+}
+
+/// The 8 lower-case hex digits of `x`, most significant first. Eight digits at once in one
+/// word (performance, issue 3): every byte of the spread value is a nibble `n`, and
+/// `n + '0'`, plus `'a' - '0' - 10` when `n > 9` (bit 4 of `n + 6`), is its digit; no byte
+/// carries into the next.
+#[inline]
+fn hex8(x: u32) -> [u8; 8] {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let n = spread_nibbles(x);
+    let letter = ((n + 6 * ONES) >> 4) & ONES;
+    (n + u64::from(b'0') * ONES + letter * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 /// Maximum age of a trace-id epoch when validation is on: 28 days (R-ID-3).
@@ -46,7 +47,9 @@ impl Hex16 {
     /// Renders 8 bytes as 16 lower-case hex digits (R-ID-6).
     pub fn from_u64(v: u64) -> Self {
         let mut out = [b'0'; 16];
-        hex_into(&mut out, &v.to_be_bytes());
+        let (high, low) = out.split_at_mut(8);
+        high.copy_from_slice(&hex8((v >> 32) as u32));
+        low.copy_from_slice(&hex8(v as u32));
         Self(out)
     }
 
@@ -100,12 +103,14 @@ impl TraceId {
             return None;
         }
         // `1-` + 8 hex digits of the epoch + `-` + 24 hex digits.
+        let v = u128::from_be_bytes(arr);
+        let epoch = (v >> 96) as u32;
         let mut text = [b'-'; 35];
         text[0] = b'1';
-        let (epoch_bytes, rest) = arr.split_at(4);
-        hex_into(&mut text[2..10], epoch_bytes);
-        hex_into(&mut text[11..], rest);
-        let epoch = u32::from_be_bytes([arr[0], arr[1], arr[2], arr[3]]);
+        text[2..10].copy_from_slice(&hex8(epoch));
+        text[11..19].copy_from_slice(&hex8((v >> 64) as u32));
+        text[19..27].copy_from_slice(&hex8((v >> 32) as u32));
+        text[27..35].copy_from_slice(&hex8(v as u32));
         Some(Self { text, epoch })
     }
 
@@ -214,6 +219,19 @@ mod tests {
         );
         assert!(Hex16::from_span_id(&[0; 8]).is_none());
         assert!(Hex16::from_span_id(&[1; 7]).is_none());
+    }
+
+    #[test]
+    fn hex_digits_of_every_nibble() {
+        // Each nibble value at each position, against `format!`.
+        for n in 0..16u64 {
+            for at in 0..16 {
+                let v = n << (4 * at) | 0x1111_1111_1111_1111 & !(0xf << (4 * at));
+                assert_eq!(Hex16::from_u64(v).as_str(), format!("{v:016x}"));
+            }
+        }
+        assert_eq!(Hex16::from_u64(u64::MAX).as_str(), "ffffffffffffffff");
+        assert_eq!(Hex16::from_u64(1).as_str(), "0000000000000001");
     }
 
     #[test]

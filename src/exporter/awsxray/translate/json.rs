@@ -15,7 +15,8 @@
 //! string is checked eight bytes at a time and copied whole when it needs no escape (the common
 //! case). The small helpers are `#[inline(always)]`: the crate is built for size
 //! (`opt-level = "s"`), and inlined they turn constant member names into plain stores instead
-//! of `memcpy` calls.
+//! of `memcpy` calls. So is the escape check: out of line, its call, register saves and
+//! constants were 3 % of the translator's instructions (inlined, it adds ~22 KB of code).
 
 /// Writes `self` as JSON to the end of `out`.
 pub(crate) trait WriteJson {
@@ -67,6 +68,12 @@ impl<'o> Obj<'o> {
         str(self.out, name);
         self.out.push(':');
         self.out
+    }
+
+    /// Appends members already written as JSON text (`"a":1,"b":2`, not empty).
+    #[inline(always)]
+    pub(crate) fn members(&mut self, json: &str) {
+        self.key(json);
     }
 
     /// Writes `}`.
@@ -162,7 +169,7 @@ fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
 }
 
 /// Whether `bytes` holds nothing to escape (the common case, checked without copying).
-#[inline(never)]
+#[inline(always)]
 fn clean(bytes: &[u8]) -> bool {
     let word = |at: usize| -> u64 {
         bytes
@@ -231,7 +238,8 @@ pub(crate) fn str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends `s`, which holds nothing to escape (hex ids, base64), as a JSON string.
+/// Appends `s`, which holds nothing to escape (hex ids, base64, sanitised names), as a JSON
+/// string.
 #[inline(always)]
 pub(crate) fn plain_str(out: &mut String, s: &str) {
     debug_assert!(next_special(s.as_bytes(), 0).is_none());

@@ -315,35 +315,36 @@ pub(crate) struct KeyTable<'a> {
 const KEPT_CLASSES: usize = 64;
 
 impl<'a> KeyTable<'a> {
-    /// Classifies every entry of `kvs` once.
+    /// Classifies every entry of `kvs` once. Inlined, so that the table (200 bytes) is built
+    /// where it is kept rather than copied there.
+    #[inline(always)]
     pub(crate) fn new(kvs: &'a [KeyValue]) -> Self {
-        let mut first = [ABSENT; KEY_COUNT];
-        let mut classes = [EMPTY; KEPT_CLASSES];
-        let mut repeated = kvs.len() > MAX_INDEXED;
-        let mut present = KeySet(if repeated { [u64::MAX; 2] } else { [0; 2] });
+        let long = kvs.len() > MAX_INDEXED;
+        // Filled in place and returned whole, so that it is not copied out of locals.
+        let mut table = Self {
+            kvs,
+            first: [ABSENT; KEY_COUNT],
+            classes: [EMPTY; KEPT_CLASSES],
+            repeated: long,
+            present: KeySet(if long { [u64::MAX; 2] } else { [0; 2] }),
+        };
         for (i, kv) in kvs.iter().take(MAX_INDEXED).enumerate() {
             let Some(k) = classify(&kv.key) else {
                 continue;
             };
-            if let Some(class) = classes.get_mut(i) {
+            if let Some(class) = table.classes.get_mut(i) {
                 *class = k as u8;
             }
-            present.insert(k);
-            if let Some(slot) = first.get_mut(k as usize) {
+            table.present.insert(k);
+            if let Some(slot) = table.first.get_mut(k as usize) {
                 if *slot == ABSENT {
                     *slot = i as u8; // i < MAX_INDEXED
                 } else {
-                    repeated = true;
+                    table.repeated = true;
                 }
             }
         }
-        Self {
-            kvs,
-            first,
-            classes,
-            repeated,
-            present,
-        }
+        table
     }
 
     /// Whether the list may hold any key of `set` (`false`: it certainly holds none).

@@ -33,7 +33,8 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::{resource::v1::Resource, trace::v1::Span};
 
 use attrs::Attrs;
-use document::{unix_seconds, Document, NAMESPACE_REMOTE, TYPE_SUBSEGMENT};
+use aws::AwsResource;
+use document::{unix_seconds, Document, Service, NAMESPACE_REMOTE, TYPE_SUBSEGMENT};
 use ids::{Hex16, TraceId};
 use keys::{Key, KeyTable};
 
@@ -167,9 +168,8 @@ enum Variant {
 
 /// Everything about the span that does not change between its documents.
 struct Ctx<'a> {
-    resource: Option<&'a [KeyValue]>,
-    /// Lookups in the resource attributes (empty when there is no resource).
-    res: KeyTable<'a>,
+    /// The span's resource, prepared once for all its spans.
+    res: &'a PreparedResource<'a>,
     span: &'a Span,
     config: &'a TranslateConfig,
     now_unix_secs: u64,
@@ -180,6 +180,52 @@ struct Ctx<'a> {
     local_root: bool,
     /// The span hangs under Lambda's function segment and is sent as its subsegment.
     lambda_subsegment: bool,
+}
+
+/// A resource and the translator config, prepared once for every span under the resource
+/// (performance, issue 3): the resource attributes are classified once and the document parts
+/// that depend only on them and on the config are derived once: `origin` (§7), the resource
+/// members of `aws` (R-AWS-2), `service` (§12) and the SDK language that picks the stack
+/// parser (§9.4). Translating with it gives exactly the documents [`translate`] gives.
+pub struct PreparedResource<'a> {
+    config: &'a TranslateConfig,
+    /// Resource attributes (empty without a resource), stored on segments (R-KIND-2).
+    attributes: &'a [KeyValue],
+    /// Lookups in `attributes`.
+    table: KeyTable<'a>,
+    origin: Option<&'a str>,
+    /// `None` when the resource says the cloud is not AWS (R-AWS-1).
+    aws: Option<AwsResource<'a>>,
+    service: Option<Service<'a>>,
+    /// `telemetry.sdk.language`.
+    language: Option<&'a str>,
+}
+
+impl<'a> PreparedResource<'a> {
+    /// Prepares `resource` (`None`: a span without one) for translating its spans with `config`.
+    pub fn new(resource: Option<&'a Resource>, config: &'a TranslateConfig) -> Self {
+        let mut prepared = Self::for_one_span(resource, config);
+        if let Some(aws) = prepared.aws.as_mut() {
+            aws.prewrite();
+        }
+        prepared
+    }
+
+    /// [`PreparedResource::new`] for a single span: nothing is written ahead (which would
+    /// cost an allocation that only pays off over several documents).
+    fn for_one_span(resource: Option<&'a Resource>, config: &'a TranslateConfig) -> Self {
+        let attributes = resource.map_or(&[][..], |r| r.attributes.as_slice());
+        let table = KeyTable::new(attributes);
+        Self {
+            config,
+            attributes,
+            origin: origin::make_origin(&table, config.lambda_origin.as_deref()),
+            aws: AwsResource::new(&table, &config.aws_log_groups),
+            service: service::make_service(&table),
+            language: table.str(Key::TelemetrySdkLanguage),
+            table,
+        }
+    }
 }
 
 /// Per-span facts the translator cannot know from the span itself.
@@ -225,6 +271,41 @@ pub fn translate_with(
     now_unix_secs: u64,
     options: SpanOptions,
 ) -> Result<Translation, DropReason> {
+    translate_prepared(
+        &PreparedResource::for_one_span(resource, config),
+        span,
+        now_unix_secs,
+        options,
+    )
+}
+
+/// [`translate_with`] for a span under a [`PreparedResource`] (the config is the prepared one).
+pub fn translate_prepared(
+    resource: &PreparedResource<'_>,
+    span: &Span,
+    now_unix_secs: u64,
+    options: SpanOptions,
+) -> Result<Translation, DropReason> {
+    let mut documents = Vec::new();
+    let dropped = translate_prepared_into(resource, span, now_unix_secs, options, &mut documents)?;
+    Ok(Translation {
+        documents,
+        dropped: vec![DropReason::TooLarge; dropped],
+    })
+}
+
+/// [`translate_prepared`] appending the documents of the span to `documents` (the exporter's
+/// batch, without a list per span). Returns how many documents of the span the budget dropped
+/// while others were kept (R-SIZE-1 step 5: always [`DropReason::TooLarge`]); on `Err` nothing
+/// was appended.
+pub fn translate_prepared_into(
+    resource: &PreparedResource<'_>,
+    span: &Span,
+    now_unix_secs: u64,
+    options: SpanOptions,
+    documents: &mut Vec<String>,
+) -> Result<usize, DropReason> {
+    let config = resource.config;
     let trace_id = TraceId::from_otlp(&span.trace_id).ok_or(DropReason::InvalidTraceId)?;
     if !config.skip_timestamp_validation && !trace_id.epoch_is_valid(now_unix_secs) {
         return Err(DropReason::InvalidTraceId);
@@ -236,12 +317,10 @@ pub fn translate_with(
         Some(Hex16::from_span_id(&span.parent_span_id).ok_or(DropReason::InvalidParentSpanId)?)
     };
     let kind = SpanKind::from_otlp(span.kind);
-    let span_keys = KeyTable::new(&span.attributes);
-    let local_root = span_keys.str(Key::AwsSpanKind) == Some(LOCAL_ROOT);
-    let resource = resource.map(|r| r.attributes.as_slice());
+    let mut attrs = Attrs::new(&span.attributes);
+    let local_root = attrs.table().str(Key::AwsSpanKind) == Some(LOCAL_ROOT);
     let ctx = Ctx {
-        resource,
-        res: KeyTable::new(resource.unwrap_or(&[])),
+        res: resource,
         span,
         config,
         now_unix_secs,
@@ -254,10 +333,8 @@ pub fn translate_with(
     };
 
     let split = ctx.local_root && !matches!(kind, SpanKind::Server | SpanKind::Internal);
-    let mut out = Translation {
-        documents: Vec::with_capacity(if split { 2 } else { 1 }),
-        dropped: Vec::new(),
-    };
+    let before = documents.len();
+    let mut dropped = 0;
     // By reference: a document is large, and moving it costs a copy.
     let mut emit =
         |doc: &mut Document<'_>| match budget::serialize_within(doc, config.max_document_bytes) {
@@ -269,30 +346,30 @@ pub fn translate_with(
                 // byte for byte what `serde_json` writes for the same document.
                 #[cfg(debug_assertions)]
                 doc.debug_assert_same_as_serde(&json);
-                out.documents.push(json);
+                documents.push(json);
             }
-            Err(reason) => out.dropped.push(reason),
+            // `serialize_within` has no other reason.
+            Err(_) => dropped += 1,
         };
     if split {
         let service_id = Hex16::random();
-        let attrs = Attrs::from_table(span_keys);
         emit(&mut build(
             &ctx,
             Variant::Dependency { service_id },
-            attrs.clone(),
+            &mut attrs.clone(),
         ));
-        emit(&mut build(&ctx, Variant::Service { service_id }, attrs));
-    } else {
         emit(&mut build(
             &ctx,
-            Variant::Plain,
-            Attrs::from_table(span_keys),
+            Variant::Service { service_id },
+            &mut attrs,
         ));
+    } else {
+        emit(&mut build(&ctx, Variant::Plain, &mut attrs));
     }
-    if out.documents.is_empty() {
-        return Err(out.dropped.first().copied().unwrap_or(DropReason::TooLarge));
+    if documents.len() == before {
+        return Err(DropReason::TooLarge);
     }
-    Ok(out)
+    Ok(dropped)
 }
 
 /// Translates one span into serialised X-Ray documents, or says why it was dropped.
@@ -306,13 +383,13 @@ pub fn translate_span(
     translate(resource, span, config, now_unix_secs).map(|t| t.documents)
 }
 
-/// Builds one document in the order of R-SHAPE-4 from the untouched span attributes `attrs`.
-fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<'a> {
+/// Builds one document in the order of R-SHAPE-4 from the untouched span attributes `attrs`
+/// (which it marks: one view per document).
+fn build<'a>(ctx: &Ctx<'a>, variant: Variant, attrs: &mut Attrs<'a>) -> Document<'a> {
     let span = ctx.span;
     let config = ctx.config;
     let kind = ctx.kind;
-    let resource: &'a [KeyValue] = ctx.resource.unwrap_or(&[]);
-    let res = &ctx.res;
+    let res = ctx.res;
     if let Variant::Service { .. } = variant {
         for key in SERVICE_SEGMENT_REMOVED {
             attrs.remove(key);
@@ -345,32 +422,32 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<
     let start_time = unix_seconds(span.start_time_unix_nano);
     let end_time = (!in_progress).then(|| unix_seconds(span.end_time_unix_nano));
 
-    let http = http::make_http(span, kind, &mut attrs);
-    let flags = cause::make_flags(span, &attrs);
+    let http = http::make_http(span, kind, attrs);
+    let flags = cause::make_flags(span, attrs);
     let cause = cause::make_cause(
         &cause::CauseInput {
             span,
-            language: res.str(Key::TelemetrySdkLanguage),
+            language: res.language,
             remote: matches!(kind, SpanKind::Client | SpanKind::Producer),
             aws_sdk,
         },
-        &mut attrs,
+        attrs,
     );
-    let origin = origin::make_origin(res, config.lambda_origin.as_deref());
-    let aws = aws::make_aws(res, &mut attrs, &config.aws_log_groups);
-    let service = service::make_service(res);
-    let sql = sql::make_sql(&span.name, &mut attrs);
+    let origin = res.origin;
+    let aws = aws::make_aws(res.aws.as_ref(), attrs);
+    let service = res.service;
+    let sql = sql::make_sql(&span.name, attrs);
     for key in &config.indexed_attributes {
         attrs.restore(key); // R-ANN-1
     }
-    let user = annotations::make_user(&mut attrs);
+    let user = annotations::make_user(attrs);
     let (annotations, metadata) = annotations::make_annotations_metadata(
         &annotations::AnnotationInput {
-            resource,
+            resource: res.attributes,
             store_resource: base_segment,
             config,
         },
-        &mut attrs,
+        attrs,
     );
     let links = links::make_links(
         &span.links,
@@ -383,35 +460,12 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<
         is_segment,
         aws_sdk,
         span_name: &span.name,
-        resource: res,
-        attrs: &attrs,
+        resource: &res.table,
+        attrs,
     });
     let mut namespace = name::base_namespace(aws_sdk, named.from_aws_service, kind);
-
-    let mut doc = Document {
-        name: named.name,
-        id,
-        trace_id: ctx.trace_id,
-        start_time,
-        end_time,
-        in_progress,
-        parent_id,
-        kind: None,
-        namespace: None,
-        fault: flags.fault,
-        error: flags.error,
-        throttle: flags.throttle,
-        origin,
-        user,
-        http,
-        aws,
-        service,
-        sql,
-        cause,
-        annotations,
-        metadata,
-        links,
-    };
+    let mut name = named.name;
+    let (mut http, mut aws, mut metadata, mut links) = (http, aws, metadata, links);
 
     match variant {
         Variant::Plain => {
@@ -429,15 +483,15 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<
         }
         Variant::Dependency { .. } => {
             // R-KIND-5 (1)
-            if let Some(remote) = name::remote_service(&attrs, aws_sdk) {
+            if let Some(remote) = name::remote_service(attrs, aws_sdk) {
                 let clean = name::sanitize(remote);
                 if !clean.is_empty() {
-                    doc.name = clean;
+                    name = clean;
                 }
             }
             namespace = namespace.or(Some(NAMESPACE_REMOTE));
             if kind == SpanKind::Consumer {
-                doc.links.clear();
+                links.clear();
             }
         }
         Variant::Service { .. } => {
@@ -445,11 +499,11 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<
             if let Some(local) = attrs.nonempty(Key::AwsLocalService) {
                 let clean = name::sanitize(local);
                 if !clean.is_empty() {
-                    doc.name = clean;
+                    name = clean;
                 }
             }
-            doc.http = None;
-            if let Some(aws) = doc.aws.as_mut() {
+            http = None;
+            if let Some(aws) = aws.as_mut() {
                 aws.operation = None;
                 aws.account_id = None;
                 aws.region = None;
@@ -458,17 +512,37 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant, mut attrs: Attrs<'a>) -> Document<
                 aws.table_name = None;
                 aws.table_names.clear();
             }
-            doc.metadata.retain_resource_only();
+            metadata.retain_resource_only();
             if kind != SpanKind::Consumer {
-                doc.links.clear();
+                links.clear();
             }
         }
     }
-    if !is_segment {
-        doc.kind = Some(TYPE_SUBSEGMENT);
-        doc.namespace = namespace; // D16: never on segments
+    // Built last, in place: the document is large, and a local moved out would be copied.
+    Document {
+        name,
+        id,
+        trace_id: ctx.trace_id,
+        start_time,
+        end_time,
+        in_progress,
+        parent_id,
+        kind: (!is_segment).then_some(TYPE_SUBSEGMENT),
+        namespace: namespace.filter(|_| !is_segment), // D16: never on segments
+        fault: flags.fault,
+        error: flags.error,
+        throttle: flags.throttle,
+        origin,
+        user,
+        http,
+        aws,
+        service,
+        sql,
+        cause,
+        annotations,
+        metadata,
+        links,
     }
-    doc
 }
 
 #[cfg(test)]

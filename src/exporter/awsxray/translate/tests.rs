@@ -388,3 +388,95 @@ fn malformed_inputs_never_panic() {
         Err(DropReason::InvalidParentSpanId)
     );
 }
+
+#[test]
+fn prepared_resource_gives_the_documents_of_translate() {
+    // One preparation for many spans (the exporter's path, with the `aws` members written
+    // ahead) translates every span as `translate` does, whatever the resource.
+    let i = |k: &str, v: i64| kv(k, Value::IntValue(v));
+    let resources = [
+        vec![],
+        vec![
+            s("service.name", "demo"),
+            s("telemetry.sdk.name", "opentelemetry"),
+            s("telemetry.sdk.language", "rust"),
+            s("telemetry.sdk.version", "0.33.0"),
+            s("cloud.provider", "aws"),
+            s("cloud.platform", "aws_lambda"),
+        ],
+        vec![
+            s("cloud.platform", "aws_ec2"),
+            s("host.id", "i-1"),
+            s("cloud.account.id", "123"),
+            s("aws.log.group.names", "a&b"),
+            s("telemetry.auto.version", "1"),
+        ],
+        vec![
+            s("cloud.platform", "aws_ecs"),
+            s("container.name", "c\"q"),
+            s("k8s.cluster.name", "k"),
+            s("service.version", "v1"),
+        ],
+        vec![s("cloud.provider", "gcp"), s("service.name", "g")],
+    ];
+    let spans = [
+        span(
+            2,
+            true,
+            vec![s("http.request.method", "GET"), i("http.status_code", 500)],
+        ),
+        span(
+            3,
+            true,
+            vec![s("rpc.system", "aws-api"), s("aws.account_id", "9")],
+        ),
+        span(1, false, vec![s("aws.region", "r")]),
+    ];
+    let config = TranslateConfig {
+        aws_log_groups: vec!["cfg".to_owned()],
+        lambda_origin: Some("AWS::Lambda::Function".to_owned()),
+        ..TranslateConfig::default()
+    };
+    for attributes in resources {
+        let resource = Resource {
+            attributes,
+            ..Default::default()
+        };
+        let prepared = PreparedResource::new(Some(&resource), &config);
+        let mut batch = vec!["earlier".to_owned()];
+        for sp in &spans {
+            let one = translate_span(Some(&resource), sp, &config, 1_700_000_100);
+            let before = batch.len();
+            let appended = translate_prepared_into(
+                &prepared,
+                sp,
+                1_700_000_100,
+                SpanOptions::default(),
+                &mut batch,
+            );
+            assert_eq!(appended, Ok(0));
+            assert_eq!(one.ok(), batch.get(before..).map(<[String]>::to_vec));
+        }
+    }
+}
+
+#[test]
+fn prepared_translation_appends_nothing_on_a_drop() {
+    // On `Err` the batch is left as it was; `translate_prepared` gives what `translate` gives.
+    let config = TranslateConfig::default();
+    let resource = resource();
+    let prepared = PreparedResource::new(Some(&resource), &config);
+    let mut bad = span(2, false, vec![]);
+    bad.span_id = vec![0; 8];
+    let mut batch = Vec::new();
+    assert_eq!(
+        translate_prepared_into(&prepared, &bad, 0, SpanOptions::default(), &mut batch),
+        Err(DropReason::InvalidSpanId)
+    );
+    assert!(batch.is_empty());
+    let good = span(2, false, vec![]);
+    assert_eq!(
+        translate_prepared(&prepared, &good, 0, SpanOptions::default()),
+        translate(Some(&resource), &good, &config, 0)
+    );
+}
