@@ -148,6 +148,11 @@ impl XrayClient {
         });
     }
 
+    /// The most bytes of documents the pending queue holds ([`XraySettings::max_pending_bytes`]).
+    pub fn max_pending_bytes(&self) -> usize {
+        self.settings.max_pending_bytes
+    }
+
     /// Documents queued or in flight, not yet delivered.
     pub async fn undelivered(&self) -> usize {
         let s = self.state.lock().await;
