@@ -25,6 +25,10 @@
 //!
 //! ## Limits
 //!
+//! A regular flush leaves the buffer alone while the exporters still hold [`MAX_BACKLOG`]
+//! items from earlier flushes: a backlog waits here, where a full buffer pushes back on the
+//! client, not in an exporter's queue, which can only drop.
+//!
 //! [`BufferLimits`] (the `lambda` extension's `max_buffered_spans`/`max_buffered_mib`) drop the
 //! oldest data when full, as the X-Ray daemon does. A buffer a quarter full wakes the lifecycle to
 //! flush at once ([`Pipeline::pressure`]), so drops happen only when spans arrive faster than
@@ -226,6 +230,10 @@ struct Inner {
     last_delivery_ms: AtomicU64,
     started: Instant,
 }
+
+/// A regular flush leaves the buffer alone while the exporters hold at least this many items
+/// from earlier flushes (documents or spans; one `awsxray` chunk).
+pub const MAX_BACKLOG: u64 = 1_000;
 
 /// The pressure mark is a quarter of the buffer's limits: early enough that the buffer keeps
 /// room while the flush runs, and that one flush's documents stay a few MiB (RSS at 20,000
@@ -599,9 +607,17 @@ impl Pipeline {
                 Ok(b) => b,
                 Err(p) => p.into_inner(),
             };
-            let entries: Vec<Entry> = buf.entries.drain(..).collect();
-            buf.spans = 0;
-            buf.bytes = 0;
+            // Exporters still holding a backlog (an endpoint slower than the function) get
+            // to deliver it first: the data stays here, where a full buffer pushes back on
+            // the client, instead of piling up in an exporter's queue, which can only drop.
+            let backlog = self.inner.pending.load(Ordering::Relaxed);
+            let entries: Vec<Entry> = if mode == FlushMode::Regular && backlog >= MAX_BACKLOG {
+                Vec::new()
+            } else {
+                buf.spans = 0;
+                buf.bytes = 0;
+                buf.entries.drain(..).collect()
+            };
             (entries, std::mem::take(&mut buf.queue_full))
         };
         let mut report = FlushReport {

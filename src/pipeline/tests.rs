@@ -335,3 +335,25 @@ fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise
     assert_eq!(p2.push(vec![rs(1)]), Ok(1));
     assert_eq!(p2.buffered_spans(), 1);
 }
+
+#[tokio::test]
+async fn a_regular_flush_leaves_the_buffer_while_exporters_hold_a_backlog() {
+    let p = Pipeline::new(
+        BufferLimits {
+            max_spans: 100,
+            max_bytes: usize::MAX,
+        },
+        vec![debug("debug")],
+    );
+    p.push(vec![rs(3)]).unwrap();
+    p.inner.pending.store(MAX_BACKLOG, Ordering::Relaxed);
+    let r = p.flush(Instant::now(), FlushMode::Regular).await;
+    assert_eq!(r.spans, 0);
+    assert_eq!(p.buffered_spans(), 3);
+    // The backlog is gone (the debug exporter holds nothing): the next flush takes the data.
+    assert_eq!(p.flush(Instant::now(), FlushMode::Regular).await.spans, 3);
+    // The final flush always takes everything.
+    p.push(vec![rs(2)]).unwrap();
+    p.inner.pending.store(MAX_BACKLOG, Ordering::Relaxed);
+    assert_eq!(p.flush(Instant::now(), FlushMode::Final).await.spans, 2);
+}
