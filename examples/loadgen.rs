@@ -29,7 +29,9 @@
 //! id (and parent span id) is overwritten in place with a fresh one, so every span sent is
 //! unique (trace ids carry the current epoch second, as X-Ray trace ids do) at the cost of a
 //! copy, not of a protobuf encoding: the collector, not the generator, should be the
-//! bottleneck.
+//! bottleneck. A request the collector pushes back (HTTP 429/503, gRPC `UNAVAILABLE` /
+//! `RESOURCE_EXHAUSTED`) is counted as failed, not resent, and its worker pauses 20 ms, as an
+//! OTLP exporter backs off, on the same connection.
 //!
 //! Output: one line `LOADGEN {json}` on stdout with `protocol`, `spans_per_request`,
 //! `concurrency`, `rate`, `duration_ms`, `elapsed_ms`, `requests_ok`, `requests_failed`,
@@ -526,6 +528,14 @@ impl Shared {
     }
 }
 
+/// Marks an error answer that is the collector pushing back (HTTP 429/503, gRPC
+/// `UNAVAILABLE`/`RESOURCE_EXHAUSTED`).
+const PUSHED_BACK: &str = "pushed back: ";
+/// How long a worker pauses after being pushed back, as an OTLP exporter backs off before its
+/// next export (OTLP spec, "Retryable response codes"; SDKs wait longer, from 1 s). The
+/// refused request is counted as failed, not resent.
+const PUSH_BACK_PAUSE: Duration = Duration::from_millis(20);
+
 /// One HTTP/1.1 connection sending requests one after the other.
 async fn http_worker(shared: Arc<Shared>, authority: String) {
     let mut sender = None;
@@ -566,7 +576,12 @@ async fn http_worker(shared: Arc<Shared>, authority: String) {
                 .map_err(|e| format!("answer: {e}"))?
                 .to_bytes();
             if !status.is_success() {
-                return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+                let text = format!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+                // 429/503: the collector pushes back; the connection is fine.
+                if matches!(status.as_u16(), 429 | 503) {
+                    return Err(PUSHED_BACK.to_owned() + &text);
+                }
+                return Err(text);
             }
             Ok(ExportTraceServiceResponse::decode(body)
                 .ok()
@@ -577,10 +592,16 @@ async fn http_worker(shared: Arc<Shared>, authority: String) {
         .await;
         match answer {
             Ok(rejected) => shared.acknowledged(spans, rejected, &ids),
-            Err(e) => {
-                shared.totals.fail(e);
-                sender = None;
-            }
+            Err(e) => match e.strip_prefix(PUSHED_BACK) {
+                Some(text) => {
+                    shared.totals.fail(text.to_owned());
+                    tokio::time::sleep(PUSH_BACK_PAUSE).await;
+                }
+                None => {
+                    shared.totals.fail(e);
+                    sender = None;
+                }
+            },
         }
     }
 }
@@ -666,7 +687,14 @@ async fn grpc_worker(shared: Arc<Shared>, channel: tonic::transport::Channel) {
                     .unwrap_or(0);
                 shared.acknowledged(spans, rejected, &ids);
             }
-            Err(e) => shared.totals.fail(e),
+            Err(e) => {
+                let pushed_back =
+                    e.starts_with("gRPC Unavailable") || e.starts_with("gRPC ResourceExhausted");
+                shared.totals.fail(e);
+                if pushed_back {
+                    tokio::time::sleep(PUSH_BACK_PAUSE).await;
+                }
+            }
         }
     }
 }
