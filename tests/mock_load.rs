@@ -177,7 +177,7 @@ fn a_buffer_filling_mid_invocation_is_flushed_early_instead_of_dropping() {
 #[test]
 fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
     let s = Setup::new();
-    let config = s.lambda_config("    flush: end\n    max_buffered_spans: 100\n");
+    let config = s.lambda_config("    flush: end\n    max_buffered_spans: 60\n");
     let out = s.dir.path().join("loadgen.jsonl");
     let mut extra = vec![
         "--xray-count-only".to_string(),
@@ -189,7 +189,9 @@ fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
     for (k, v) in [
         ("--spans-per-request", "50"),
         ("--duration-ms", "500"),
-        ("--rate", "400000"),
+        // loadgen keeps to its schedule and pauses 20 ms per refusal: a modest rate keeps the
+        // run short (at most 400 requests) while 4 workers still outpace a 60-span buffer.
+        ("--rate", "40000"),
         ("--concurrency", "4"),
     ] {
         extra.extend(["--function-arg".to_string(), k.to_string()]);
