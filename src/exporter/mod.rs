@@ -154,44 +154,63 @@ impl Exporter {
     }
 }
 
-/// What a delivery loop does when none of the calls it waits for is in flight: see
-/// [`idle_step`].
-pub(crate) enum IdleStep<T> {
+/// What a delivery loop does next: see [`wait_step`].
+pub(crate) enum Step<T> {
     /// End the flush: nothing is left, the deadline has passed, or the backoff outlasts it.
     Stop,
     /// A backoff ended (or the call set emptied): start calls again.
     Again,
-    /// A call of an earlier flush ended: book it, then start calls again.
+    /// A call ended: book it, then start calls again.
     Joined(Result<T, tokio::task::JoinError>),
+    /// The calls this flush waited for are gone without an outcome (a call task panicked,
+    /// never expected): stop counting them, then start calls again.
+    Vanished,
 }
 
-/// The idle rule shared by the X-Ray client and the OTLP exporters. With data `pending` but
-/// nothing of this flush in flight, only two things can hold the data back: a backoff
-/// (`not_before`) or call slots held by earlier flushes' calls. Waits for whichever ends first,
-/// never past `deadline`. Stops at once when `now` is past the deadline: a freeze can carry the
-/// process past it in the middle of a backoff, and looping there would spin while holding the
-/// flush lock.
-pub(crate) async fn idle_step<T: 'static>(
+/// The wait of the delivery loops shared by the X-Ray client and the OTLP exporters, once they
+/// have started every call they may. A regular flush waits for the `current_calls` it started
+/// itself (a call left hanging by an earlier flush never holds a later one); the final flush
+/// waits for every call in flight. Never past `deadline`.
+///
+/// With none of those calls in flight but data pending, only two things can hold the data
+/// back: a backoff (`not_before`) or call slots held by earlier flushes' calls; it waits for
+/// whichever ends first. It stops at once when `now` is past the deadline: a freeze can carry
+/// the process past it in the middle of a backoff, and looping there would spin while holding
+/// the flush lock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn wait_step<T: 'static>(
+    mode: FlushMode,
+    current_calls: usize,
     pending_empty: bool,
     not_before: Option<Instant>,
     in_flight: &mut tokio::task::JoinSet<T>,
     now: Instant,
     deadline: Instant,
-) -> IdleStep<T> {
+) -> Step<T> {
+    let waiting = match mode {
+        FlushMode::Regular => current_calls,
+        FlushMode::Final => in_flight.len(),
+    };
+    if waiting > 0 {
+        return tokio::select! {
+            j = in_flight.join_next() => j.map_or(Step::Vanished, Step::Joined),
+            _ = tokio::time::sleep_until(deadline.into()) => Step::Stop,
+        };
+    }
     if pending_empty || now >= deadline {
-        return IdleStep::Stop;
+        return Step::Stop;
     }
     match not_before.filter(|t| *t > now) {
         // Backing off past the deadline: the rest waits for the next flush.
-        Some(until) if until >= deadline => IdleStep::Stop,
+        Some(until) if until >= deadline => Step::Stop,
         Some(until) => {
             tokio::time::sleep_until(until.into()).await;
-            IdleStep::Again
+            Step::Again
         }
-        None if in_flight.is_empty() => IdleStep::Stop,
+        None if in_flight.is_empty() => Step::Stop,
         None => tokio::select! {
-            j = in_flight.join_next() => j.map_or(IdleStep::Again, IdleStep::Joined),
-            _ = tokio::time::sleep_until(deadline.into()) => IdleStep::Stop,
+            j = in_flight.join_next() => j.map_or(Step::Again, Step::Joined),
+            _ = tokio::time::sleep_until(deadline.into()) => Step::Stop,
         },
     }
 }

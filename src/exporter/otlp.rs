@@ -48,7 +48,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::otlp_tls::{Alpn, TlsMaterial};
-use super::{idle_step, ExportReport, FlushMode, IdleStep};
+use super::{wait_step, ExportReport, FlushMode, Step};
 use crate::config::exporters::{
     Compression, Encoding, Headers, OtlpExporterConfig, OtlpHttpExporterConfig, QueueSizer,
     RetryConfig, SendingQueueConfig,
@@ -428,38 +428,22 @@ impl OtlpExporter {
                     }
                 });
             }
-            // A regular flush waits only for its own calls; the final one waits for all.
-            let waiting = match mode {
-                FlushMode::Regular => state.current_calls,
-                FlushMode::Final => state.in_flight.len(),
-            };
-            if waiting == 0 {
-                let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
-                match idle_step(
-                    pending_empty,
-                    not_before,
-                    &mut state.in_flight,
-                    now,
-                    deadline,
-                )
-                .await
-                {
-                    IdleStep::Stop => break,
-                    IdleStep::Again => continue,
-                    IdleStep::Joined(joined) => {
-                        self.absorb_joined(&mut state, joined, &mut report);
-                        continue;
-                    }
-                }
-            }
-            let joined = tokio::select! {
-                j = state.in_flight.join_next() => j,
-                _ = tokio::time::sleep_until(deadline.into()) => break,
-            };
-            match joined {
-                Some(joined) => self.absorb_joined(&mut state, joined, &mut report),
-                // Every call has ended (one panicked, never expected): nothing to wait for.
-                None => state.current_calls = 0,
+            let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
+            let step = wait_step(
+                mode,
+                state.current_calls,
+                pending_empty,
+                not_before,
+                &mut state.in_flight,
+                now,
+                deadline,
+            )
+            .await;
+            match step {
+                Step::Stop => break,
+                Step::Again => {}
+                Step::Joined(joined) => self.absorb_joined(&mut state, joined, &mut report),
+                Step::Vanished => state.current_calls = 0,
             }
         }
         self.finish(&mut state, mode, &mut report);

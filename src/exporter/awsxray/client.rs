@@ -30,7 +30,7 @@ use tokio::sync::{Mutex, OnceCell};
 use tokio::task::JoinSet;
 
 use super::api::{PutOutcome, XrayApi};
-use crate::exporter::{idle_step, ExportReport, FlushMode, IdleStep};
+use crate::exporter::{wait_step, ExportReport, FlushMode, Step};
 
 /// R-API-2: the reference exporter and the X-Ray daemon both send at most 50 documents per call.
 pub const MAX_DOCUMENTS_PER_CALL: usize = 50;
@@ -232,36 +232,22 @@ impl XrayClient {
                     }
                 });
             }
-            // A regular flush waits only for its own calls; the final one waits for all.
-            let waiting = match mode {
-                FlushMode::Regular => state.current_calls,
-                FlushMode::Final => state.in_flight.len(),
-            };
-            if waiting == 0 {
-                let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
-                match idle_step(
-                    pending_empty,
-                    not_before,
-                    &mut state.in_flight,
-                    now,
-                    deadline,
-                )
-                .await
-                {
-                    IdleStep::Stop => break,
-                    IdleStep::Again => continue,
-                    IdleStep::Joined(joined) => {
-                        self.absorb_joined(&mut state, joined, &mut report);
-                        continue;
-                    }
-                }
-            }
-            let joined = tokio::select! {
-                j = state.in_flight.join_next() => j,
-                _ = tokio::time::sleep_until(deadline.into()) => break,
-            };
-            if let Some(joined) = joined {
-                self.absorb_joined(&mut state, joined, &mut report);
+            let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
+            let step = wait_step(
+                mode,
+                state.current_calls,
+                pending_empty,
+                not_before,
+                &mut state.in_flight,
+                now,
+                deadline,
+            )
+            .await;
+            match step {
+                Step::Stop => break,
+                Step::Again => {}
+                Step::Joined(joined) => self.absorb_joined(&mut state, joined, &mut report),
+                Step::Vanished => state.current_calls = 0,
             }
         }
         finish(&mut state, mode, &mut report);
