@@ -7,6 +7,7 @@
 pub mod config;
 pub mod exporter;
 pub mod lambda;
+pub(crate) mod net;
 pub mod pipeline;
 pub mod processor;
 pub mod receiver;

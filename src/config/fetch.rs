@@ -31,6 +31,8 @@ use hyper_util::rt::TokioExecutor;
 use super::error::ConfigError;
 use super::source::Uri;
 use super::yaml::MAX_CONFIG_BYTES;
+use crate::exporter::otlp_tls::{Alpn, TlsMaterial};
+use crate::net::{error_chain, sdk_config, sigv4_sign};
 
 /// Longest a remote config fetch may take, credentials and redirects included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -139,45 +141,14 @@ fn resolve_location(base: &str, location: &str) -> String {
 async fn send(
     request: http::Request<Empty<Bytes>>,
 ) -> Result<http::Response<hyper::body::Incoming>, String> {
-    let result = if request.uri().scheme_str() == Some("https") {
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
-        .with_root_certificates(crate::exporter::otlp_tls::bundled_roots())
-        .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .build();
-        Client::builder(TokioExecutor::new())
-            .build(connector)
-            .request(request)
-            .await
-    } else {
-        Client::builder(TokioExecutor::new())
-            .build_http()
-            .request(request)
-            .await
-    };
+    let https = TlsMaterial::default()
+        .connector(Alpn::Http1)
+        .map_err(|e| format!("TLS set-up failed: {}", e.message))?;
+    let result = Client::builder(TokioExecutor::new())
+        .build(https)
+        .request(request)
+        .await;
     result.map_err(|e| error_chain(&e))
-}
-
-/// An error and its causes on one line (hyper's own message is only "client error (Connect)").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// Reads a body of at most [`MAX_CONFIG_BYTES`].
@@ -235,16 +206,7 @@ async fn load_credentials(region: &str) -> Result<aws_credential_types::Credenti
     if let Ok(credentials) = from_env.provide_credentials().await {
         return Ok(credentials);
     }
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .http_client(http_client)
-        .load()
-        .await;
+    let sdk = sdk_config(Some(region.to_owned())).await;
     let provider = sdk
         .credentials_provider()
         .ok_or("no AWS credentials provider is configured")?;
@@ -313,8 +275,7 @@ pub(crate) fn signed_get(
     time: SystemTime,
 ) -> Result<http::Request<Empty<Bytes>>, String> {
     use aws_sigv4::http_request::{
-        sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-        SigningSettings, UriPathNormalizationMode,
+        PayloadChecksumKind, PercentEncodingMode, SigningSettings, UriPathNormalizationMode,
     };
     let uri: http::Uri = url
         .parse()
@@ -323,27 +284,11 @@ pub(crate) fn signed_get(
         .authority()
         .map(|a| a.as_str().to_owned())
         .ok_or_else(|| format!("the S3 URL {url} has no host"))?;
-    let identity = credentials.into();
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| format!("cannot sign the S3 request: {e}"))?
-        .into();
-    let headers = [("host", host.as_str())];
-    let signable = SignableRequest::new("GET", url, headers.into_iter(), SignableBody::Bytes(&[]))
-        .map_err(|e| format!("cannot sign the S3 request: {e}"))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| format!("cannot sign the S3 request: {e}"))?
-        .into_parts();
-    let mut request = http::Request::get(uri)
+    let request = http::Request::get(uri)
         .header(http::header::HOST, host.as_str())
         .header(
             http::header::USER_AGENT,
@@ -351,17 +296,17 @@ pub(crate) fn signed_get(
         )
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("cannot build the S3 request: {e}"))?;
-    for (name, value) in instructions.headers() {
-        let mut value = http::HeaderValue::from_str(value)
-            .map_err(|_| format!("the AWS credentials give an invalid `{name}` header value"))?;
-        if matches!(name, "authorization" | "x-amz-security-token") {
-            value.set_sensitive(true);
-        }
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("the signer produced an invalid header name `{name}`"))?;
-        request.headers_mut().insert(name, value);
-    }
-    Ok(request)
+    sigv4_sign(
+        request,
+        &[("host", host.as_str())],
+        &[],
+        "s3",
+        region,
+        &credentials,
+        settings,
+        time,
+    )
+    .map_err(|e| format!("S3 request: {e}"))
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ use crate::config::exporters::{
     Compression, Encoding, Headers, OtlpExporterConfig, OtlpHttpExporterConfig, QueueSizer,
     RetryConfig, SendingQueueConfig,
 };
+use crate::net::error_chain;
 
 /// Largest export request, in bytes of protobuf: a flush's spans are split into requests no
 /// larger (a single span larger than this goes alone). Below the 4 MiB that gRPC servers, the
@@ -790,26 +791,11 @@ fn delivered(response: ExportTraceServiceResponse) -> Outcome {
     }
 }
 
-/// `error: cause: cause` for a transport error.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// The connector for a plaintext origin (`http://`): the default TLS settings are loaded but
 /// never used, as an `http://` URI never starts TLS.
 fn plain_connector(alpn: Alpn) -> Result<HttpsConnector<HttpConnector>, BuildError> {
-    TlsMaterial::load(&Default::default())
-        .and_then(|m| m.connector(alpn))
+    TlsMaterial::default()
+        .connector(alpn)
         .map_err(|e| BuildError::new(format!("tls.{}", e.key), e.message))
 }
 

@@ -34,7 +34,10 @@ pub struct TlsError {
     pub message: String,
 }
 
-/// Certificates and key read from the `tls` settings.
+/// Certificates and key read from the `tls` settings. The default trusts the bundled roots
+/// only, with every TLS version and no client certificate: what the X-Ray client and the
+/// remote config sources use.
+#[derive(Default)]
 pub struct TlsMaterial {
     /// Extra CA certificates (`ca_file`/`ca_pem`); empty = the bundled roots only.
     ca: Vec<CertificateDer<'static>>,

@@ -29,7 +29,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::exporter::otlp_tls::{bundled_roots, CONNECT_TIMEOUT};
+use aws_sigv4::http_request::SigningSettings;
+
+use crate::exporter::otlp_tls::{Alpn, TlsMaterial};
+use crate::net::{error_chain, sdk_config, sigv4_sign};
 
 /// SigV4 signing name of X-Ray.
 pub const SIGNING_NAME: &str = "xray";
@@ -203,32 +206,8 @@ pub fn signed_request(
     body: Bytes,
     time: SystemTime,
 ) -> Result<http::Request<Full<Bytes>>, String> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    let identity = credentials.clone().into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(SIGNING_NAME)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| format!("cannot sign the request: {e}"))?
-        .into();
-    let headers = [
-        ("host", endpoint.host.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let signable = SignableRequest::new(
-        "POST",
-        endpoint.uri.to_string(),
-        headers.into_iter(),
-        SignableBody::Bytes(&body),
-    )
-    .map_err(|e| format!("cannot sign the request: {e}"))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| format!("cannot sign the request: {e}"))?
-        .into_parts();
-    let mut request = http::Request::post(endpoint.uri.clone())
+    let payload = body.clone();
+    let request = http::Request::post(endpoint.uri.clone())
         .header(http::header::HOST, endpoint.host.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(
@@ -237,17 +216,20 @@ pub fn signed_request(
         )
         .body(Full::new(body))
         .map_err(|e| format!("cannot build the request: {e}"))?;
-    for (name, value) in instructions.headers() {
-        let mut value = http::HeaderValue::from_str(value)
-            .map_err(|_| format!("the AWS credentials give an invalid `{name}` header value"))?;
-        if matches!(name, "authorization" | "x-amz-security-token") {
-            value.set_sensitive(true);
-        }
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("the signer produced an invalid header name `{name}`"))?;
-        request.headers_mut().insert(name, value);
-    }
-    Ok(request)
+    let signed = [
+        ("host", endpoint.host.as_str()),
+        ("content-type", "application/json"),
+    ];
+    sigv4_sign(
+        request,
+        &signed,
+        &payload,
+        SIGNING_NAME,
+        region,
+        credentials,
+        SigningSettings::default(),
+        time,
+    )
 }
 
 /// Reads an answer: 2xx lists the unprocessed documents; an error status is classified
@@ -315,18 +297,7 @@ impl XrayApi {
     /// are the exporter's keys and win over the chains. A missing region or a bad endpoint is
     /// not an error here: every call then reports it ([`PutOutcome::Permanent`]).
     pub async fn build(region: Option<String>, endpoint: Option<String>) -> Self {
-        let sdk_http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .tls_context(super::client::bundled_tls_context())
-            .build_https();
-        let mut loader =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(sdk_http);
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region));
-        }
-        let sdk = loader.load().await;
+        let sdk = sdk_config(region).await;
         let ignore_configured = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
             .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
         let settings = EndpointSettings {
@@ -365,34 +336,18 @@ impl XrayApi {
     }
 
     fn with(resolved: Result<Resolved, String>) -> Self {
-        // ring supports the safe default versions: this cannot fail, and if it ever did every
+        // Building the connector cannot fail with the default settings; if it ever did, every
         // call would say why instead of the process panicking.
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.with_root_certificates(bundled_roots())
-                .with_no_client_auth()
-        });
-        let http = tls
-            .map(|tls| {
-                let mut connector = HttpConnector::new();
-                connector.enforce_http(false);
-                connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(tls)
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(connector);
+        let http = TlsMaterial::default()
+            .connector(Alpn::Http1)
+            .map(|https| {
                 Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                     .pool_timer(TokioTimer::new())
                     .timer(TokioTimer::new())
                     .build(https)
             })
-            .map_err(|e| format!("no TLS configuration for X-Ray: {e}"));
+            .map_err(|e| format!("no TLS configuration for X-Ray: {}", e.message));
         Self {
             resolved,
             cached: Mutex::new(None),
@@ -477,18 +432,6 @@ impl XrayApi {
         };
         read_answer(status, error_type.as_deref(), &body)
     }
-}
-
-/// An error with its sources, `a: b: c` (hyper's top-level errors say little alone).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -443,37 +443,6 @@ async fn put_once(client: &XrayApi, docs: Arc<Vec<String>>, timeout: Duration) -
     }
 }
 
-/// The web PKI root certificates compiled into the binary (`webpki-root-certs`, Mozilla's
-/// list), as one PEM bundle: [`aws_smithy_http_client::tls::TrustStore`] takes PEM only.
-///
-/// Why: the default trust store scans the system certificate store when the first connection
-/// is built, which production Rust extensions measured at ~45 ms in Lambda; the bundle costs no
-/// file I/O and parses in about a millisecond (BENCHMARKS.md).
-fn bundled_roots_pem() -> String {
-    use aws_smithy_types::base64;
-    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
-    let mut pem = String::with_capacity(roots.iter().map(|c| c.len() * 4 / 3 + 64).sum());
-    for cert in roots {
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        pem.push_str(&base64::encode(cert.as_ref()));
-        pem.push_str("\n-----END CERTIFICATE-----\n");
-    }
-    pem
-}
-
-/// TLS context of `aws-config`'s own HTTP client (credential providers that call AWS: STS, SSO,
-/// container and instance metadata): the bundled roots only, never the system store.
-pub(super) fn bundled_tls_context() -> aws_smithy_http_client::tls::TlsContext {
-    let trust_store = aws_smithy_http_client::tls::TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(bundled_roots_pem().into_bytes());
-    aws_smithy_http_client::tls::TlsContext::builder()
-        .with_trust_store(trust_store)
-        .build()
-        // Only a custom-roots setting can fail here, and ours is built above from valid DER.
-        .unwrap_or_default()
-}
-
 async fn build_client(settings: XraySettings) -> Arc<XrayApi> {
     let started = Instant::now();
     let client = XrayApi::build(settings.region, settings.endpoint).await;
@@ -488,20 +457,6 @@ async fn build_client(settings: XraySettings) -> Arc<XrayApi> {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[test]
-    fn bundled_roots_parse_back_to_every_certificate() {
-        use rustls::pki_types::pem::PemObject;
-        let pem = bundled_roots_pem();
-        let parsed: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("valid PEM");
-        assert_eq!(parsed.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
-        assert!(parsed.len() > 100, "{} roots", parsed.len());
-        for (got, want) in parsed.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
-            assert_eq!(got.as_ref(), want.as_ref());
-        }
-    }
 
     #[test]
     fn backoff_stays_inside_its_window() {
