@@ -90,6 +90,17 @@ pub struct ExportReport {
     pub pending: u64,
 }
 
+impl ExportReport {
+    /// Adds a later call's report to this one (several calls of one flush): counts add up,
+    /// `pending` is what the exporter holds after the later call.
+    pub fn then(&mut self, later: &ExportReport) {
+        self.exported += later.exported;
+        self.retries += later.retries;
+        self.dropped.add(&later.dropped);
+        self.pending = later.pending;
+    }
+}
+
 /// Whether a flush is the last one of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {

@@ -637,12 +637,9 @@ impl Pipeline {
                 }
                 let mut total = ExportReport::default();
                 for call in calls {
-                    let r = exporter.export(&call, deadline, mode).await;
-                    total.exported += r.exported;
-                    total.retries += r.retries;
-                    total.dropped.add(&r.dropped);
-                    // What it still holds after its latest call (earlier leftovers included).
-                    total.pending = r.pending;
+                    // `pending`: what it still holds after its latest call (earlier leftovers
+                    // included).
+                    total.then(&exporter.export(&call, deadline, mode).await);
                 }
                 (i, total)
             });

@@ -130,7 +130,7 @@ impl AwsXrayExporter {
                             Vec::with_capacity(DOCUMENTS_PER_CHUNK),
                         );
                         let r = self.client.put_documents(chunk, deadline, mode).await;
-                        add_report(&mut report, &r);
+                        report.then(&r);
                     }
                     let before = documents.len();
                     let translated =
@@ -151,7 +151,7 @@ impl AwsXrayExporter {
             }
         }
         let r = self.client.put_documents(documents, deadline, mode).await;
-        add_report(&mut report, &r);
+        report.then(&r);
         report.dropped.add(&dropped);
         report
     }
@@ -166,14 +166,6 @@ impl AwsXrayExporter {
 const DOCUMENTS_PER_CHUNK: usize = 1_000;
 /// Most bytes of documents in one chunk (see [`DOCUMENTS_PER_CHUNK`]).
 const CHUNK_BYTES: usize = 1024 * 1024;
-
-/// Adds one chunk's report to the export's: counts add up, `pending` is the latest.
-fn add_report(total: &mut ExportReport, chunk: &ExportReport) {
-    total.exported += chunk.exported;
-    total.retries += chunk.retries;
-    total.dropped.add(&chunk.dropped);
-    total.pending = chunk.pending;
-}
 
 #[cfg(test)]
 mod tests {
