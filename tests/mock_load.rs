@@ -7,7 +7,7 @@ mod mock;
 
 use std::path::{Path, PathBuf};
 
-use mock::{assert_clean_exit, extension_log, Setup};
+use mock::{assert_clean_exit, extension_log, summary_count, Setup};
 use serde_json::Value;
 
 /// `make test` builds the examples (`cargo build --examples`) before running the tests.
@@ -25,19 +25,58 @@ fn loadgen() -> PathBuf {
     f
 }
 
-fn loadgen_args(out: &Path, spans_per_request: usize) -> Vec<String> {
-    let mut v = Vec::new();
+/// How loadgen loads the extension.
+struct Load {
+    spans_per_request: usize,
+    duration_ms: u64,
+    rate: u64,
+    concurrency: usize,
+}
+
+impl Load {
+    /// `spans_per_request` spans per request, 2,000 spans/s for 300 ms on 2 connections.
+    fn light(spans_per_request: usize) -> Self {
+        Load {
+            spans_per_request,
+            duration_ms: 300,
+            rate: 2000,
+            concurrency: 2,
+        }
+    }
+}
+
+/// One invocation of loadgen under the stand-in, X-Ray counting only, with `mock_args` added:
+/// the report and loadgen's totals.
+fn run_loadgen(
+    s: &Setup,
+    config: &Path,
+    protocol: &str,
+    mock_args: &[&str],
+    load: &Load,
+) -> (Value, Value) {
+    let out = s.dir.path().join("loadgen.jsonl");
+    let mut args: Vec<String> = ["--xray-count-only", "--invocations", "1"]
+        .iter()
+        .chain(mock_args)
+        .map(|a| a.to_string())
+        .collect();
     for (k, val) in [
-        ("--spans-per-request", spans_per_request.to_string()),
-        ("--duration-ms", "300".to_string()),
-        ("--rate", "2000".to_string()),
-        ("--concurrency", "2".to_string()),
+        ("--spans-per-request", load.spans_per_request.to_string()),
+        ("--duration-ms", load.duration_ms.to_string()),
+        ("--rate", load.rate.to_string()),
+        ("--concurrency", load.concurrency.to_string()),
         ("--out", out.display().to_string()),
     ] {
-        v.extend(["--function-arg".to_string(), k.to_string()]);
-        v.extend(["--function-arg".to_string(), val]);
+        args.extend(["--function-arg".to_string(), k.to_string()]);
+        args.extend(["--function-arg".to_string(), val]);
     }
-    v
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (report, _) = s.run_function(&loadgen(), config, protocol, &args);
+    assert_clean_exit(&report);
+    let totals = std::fs::read_to_string(&out)
+        .unwrap_or_else(|e| panic!("loadgen totals: {e}: {}", report["invocations"]));
+    let totals = serde_json::from_str(totals.lines().last().expect("a line")).expect("JSON");
+    (report, totals)
 }
 
 #[test]
@@ -45,26 +84,13 @@ fn count_only_counts_every_span_the_load_generator_sent_over_http_and_grpc() {
     for (protocol, spr) in [("http", 50), ("grpc", 7)] {
         let s = Setup::new();
         let config = s.lambda_config("    flush: periodic,100\n");
-        let out = s.dir.path().join("loadgen.jsonl");
-        let mut extra = vec![
-            "--xray-count-only".to_string(),
-            "--sample-ms".to_string(),
-            "20".to_string(),
-            "--invocations".to_string(),
-            "1".to_string(),
-        ];
-        extra.extend(loadgen_args(&out, spr));
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let (report, _) = s.run_function(&loadgen(), &config, protocol, &extra);
-        assert_clean_exit(&report);
-        let totals: Value = serde_json::from_str(
-            std::fs::read_to_string(&out)
-                .expect("loadgen totals")
-                .lines()
-                .last()
-                .expect("a line"),
-        )
-        .expect("totals JSON");
+        let (report, totals) = run_loadgen(
+            &s,
+            &config,
+            protocol,
+            &["--sample-ms", "20"],
+            &Load::light(spr),
+        );
         let sent = totals["spans_sent"].as_u64().expect("spans_sent");
         assert!(sent > 0, "{totals}");
         assert_eq!(totals["requests_failed"], Value::from(0), "{totals}");
@@ -143,24 +169,7 @@ fn the_probe_replays_the_last_call_and_post_runtime_is_split_at_the_telemetry_po
 fn a_buffer_filling_mid_invocation_is_flushed_early_instead_of_dropping() {
     let s = Setup::new();
     let config = s.lambda_config("    flush: end\n    max_buffered_spans: 200\n");
-    let out = s.dir.path().join("loadgen.jsonl");
-    let mut extra = vec![
-        "--xray-count-only".to_string(),
-        "--invocations".to_string(),
-        "1".to_string(),
-    ];
-    extra.extend(loadgen_args(&out, 20));
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let (report, _) = s.run_function(&loadgen(), &config, "http", &extra);
-    assert_clean_exit(&report);
-    let totals: Value = serde_json::from_str(
-        std::fs::read_to_string(&out)
-            .expect("loadgen totals")
-            .lines()
-            .last()
-            .expect("a line"),
-    )
-    .expect("totals JSON");
+    let (report, totals) = run_loadgen(&s, &config, "http", &[], &Load::light(20));
     let sent = totals["spans_sent"].as_u64().expect("spans_sent");
     let log = extension_log(&report);
     assert!(sent >= 400, "more than twice the buffer: {totals}");
@@ -178,38 +187,15 @@ fn a_buffer_filling_mid_invocation_is_flushed_early_instead_of_dropping() {
 fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
     let s = Setup::new();
     let config = s.lambda_config("    flush: end\n    max_buffered_spans: 60\n");
-    let out = s.dir.path().join("loadgen.jsonl");
-    let mut extra = vec![
-        "--xray-count-only".to_string(),
-        "--timeout-ms".to_string(),
-        "20000".to_string(),
-        "--invocations".to_string(),
-        "1".to_string(),
-    ];
-    for (k, v) in [
-        ("--spans-per-request", "50"),
-        ("--duration-ms", "500"),
-        // loadgen keeps to its schedule and pauses 20 ms per refusal: a modest rate keeps the
-        // run short (at most 400 requests) while 4 workers still outpace a 60-span buffer.
-        ("--rate", "40000"),
-        ("--concurrency", "4"),
-    ] {
-        extra.extend(["--function-arg".to_string(), k.to_string()]);
-        extra.extend(["--function-arg".to_string(), v.to_string()]);
-    }
-    extra.extend(["--function-arg".to_string(), "--out".to_string()]);
-    extra.extend(["--function-arg".to_string(), out.display().to_string()]);
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let (report, _) = s.run_function(&loadgen(), &config, "http", &extra);
-    assert_clean_exit(&report);
-    let totals: Value = serde_json::from_str(
-        std::fs::read_to_string(&out)
-            .unwrap_or_else(|e| panic!("loadgen totals: {e}: {}", report["invocations"]))
-            .lines()
-            .last()
-            .expect("a line"),
-    )
-    .expect("totals JSON");
+    // loadgen keeps to its schedule and pauses 20 ms per refusal: a modest rate keeps the run
+    // short (at most 400 requests) while 4 workers still outpace a 60-span buffer.
+    let load = Load {
+        spans_per_request: 50,
+        duration_ms: 500,
+        rate: 40_000,
+        concurrency: 4,
+    };
+    let (report, totals) = run_loadgen(&s, &config, "http", &["--timeout-ms", "20000"], &load);
     let log = extension_log(&report);
     let failed = totals["requests_failed"].as_u64().expect("requests_failed");
     assert!(failed > 0, "the buffer never pushed back: {totals}\n{log}");
@@ -222,20 +208,10 @@ fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
     // the first delivery).
     let sent = totals["spans_sent"].as_u64().expect("spans_sent");
     let delivered = report["xray_extension_spans"].as_u64().expect("count");
-    let summary = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("shutdown") && l.contains("invocations="))
-        .unwrap_or_default();
-    let queue_full = summary
-        .split("queue_full=")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert_eq!(delivered + queue_full, sent, "{totals}\n{summary}");
+    let queue_full = summary_count(&report, "queue_full").unwrap_or(0);
+    assert_eq!(delivered + queue_full, sent, "{totals}\n{log}");
     assert!(
         queue_full < sent / 2,
-        "mostly pushed back, not dropped: {summary}"
+        "mostly pushed back, not dropped: {log}"
     );
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mock::{
     assert_clean_exit, assert_nothing_lost_or_duplicated, extension_log, free_port, ids,
-    max_post_runtime_ms, Setup,
+    max_post_runtime_ms, summary_count, Setup,
 };
 use otlp_sink::{grpc_sink, http_sink, Sink};
 use serde_json::Value;
@@ -113,21 +113,6 @@ fn assert_xray_before_next(report: &Value) {
             extension_log(report)
         );
     }
-}
-
-/// The SHUTDOWN summary line's `reason=N` count.
-fn summary_count(report: &Value, reason: &str) -> Option<u64> {
-    let log = extension_log(report);
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("shutdown") && l.contains("queue_full="))?;
-    let at = line.find(&format!("{reason}="))? + reason.len() + 1;
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
 }
 
 #[test]

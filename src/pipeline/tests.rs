@@ -28,6 +28,17 @@ fn named(prefix: &str, n: usize) -> ResourceSpans {
     }
 }
 
+/// One pipeline holding at most `max_spans` spans (no byte limit) in front of `exporters`.
+fn spans_limited(max_spans: usize, exporters: Vec<Exporter>) -> Pipeline {
+    Pipeline::new(
+        BufferLimits {
+            max_spans,
+            max_bytes: usize::MAX,
+        },
+        exporters,
+    )
+}
+
 fn debug(name: &str) -> Exporter {
     Exporter::Debug(DebugExporter::new(name, Verbosity::Basic))
 }
@@ -104,13 +115,7 @@ fn calls_seen(calls: &[Call]) -> Vec<Vec<String>> {
 
 #[test]
 fn oldest_dropped_first_when_full() {
-    let p = Pipeline::new(
-        BufferLimits {
-            max_spans: 5,
-            max_bytes: usize::MAX,
-        },
-        vec![],
-    );
+    let p = spans_limited(5, vec![]);
     assert_eq!(p.push(vec![rs(3)]), Ok(3));
     assert_eq!(p.push(vec![rs(3)]), Ok(3));
     // the first batch of 3 was evicted to make room
@@ -125,13 +130,7 @@ fn oldest_dropped_first_when_full() {
 
 #[tokio::test]
 async fn flush_empties_the_buffer_and_reports_queue_full() {
-    let p = Pipeline::new(
-        BufferLimits {
-            max_spans: 4,
-            max_bytes: usize::MAX,
-        },
-        vec![],
-    );
+    let p = spans_limited(4, vec![]);
     p.push(vec![rs(3)]).unwrap();
     p.push(vec![rs(2)]).unwrap();
     let r = p.flush(Instant::now(), FlushMode::Regular).await;
@@ -266,13 +265,7 @@ async fn memory_limiter_refuses_above_its_limit_until_a_flush() {
 #[tokio::test]
 async fn a_quarter_full_buffer_signals_pressure_once() {
     use std::time::Duration;
-    let p = Pipeline::new(
-        BufferLimits {
-            max_spans: 20,
-            max_bytes: usize::MAX,
-        },
-        vec![],
-    );
+    let p = spans_limited(20, vec![]);
     let quick = Duration::from_millis(20);
     p.push(vec![rs(4)]).unwrap();
     assert!(
@@ -291,13 +284,7 @@ async fn a_quarter_full_buffer_signals_pressure_once() {
 
 #[test]
 fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise() {
-    let p = Pipeline::new(
-        BufferLimits {
-            max_spans: 4,
-            max_bytes: usize::MAX,
-        },
-        vec![],
-    );
+    let p = spans_limited(4, vec![]);
     p.push(vec![rs(3)]).unwrap();
     assert_eq!(p.admits(10), Ok(()));
     // Nothing was ever delivered (endpoint down): the oldest go.
@@ -338,13 +325,7 @@ fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise
 
 #[tokio::test]
 async fn a_regular_flush_leaves_the_buffer_while_exporters_hold_a_backlog() {
-    let p = Pipeline::new(
-        BufferLimits {
-            max_spans: 100,
-            max_bytes: usize::MAX,
-        },
-        vec![debug("debug")],
-    );
+    let p = spans_limited(100, vec![debug("debug")]);
     p.push(vec![rs(3)]).unwrap();
     p.inner.pending.store(MAX_BACKLOG, Ordering::Relaxed);
     let r = p.flush(Instant::now(), FlushMode::Regular).await;

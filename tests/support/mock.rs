@@ -288,3 +288,18 @@ pub fn max_post_runtime_ms(report: &Value) -> f64 {
         .filter_map(|i| i["post_runtime_ms"].as_f64())
         .fold(0.0, f64::max)
 }
+
+/// The SHUTDOWN summary line's `reason=N` count.
+pub fn summary_count(report: &Value, reason: &str) -> Option<u64> {
+    let log = extension_log(report);
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("shutdown") && l.contains("queue_full="))?;
+    let at = line.find(&format!("{reason}="))? + reason.len() + 1;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
