@@ -445,33 +445,28 @@ impl Pipeline {
                 })
             })
             .collect();
+        let (in_spans, in_bytes) = incoming
+            .iter()
+            .fold((0, 0), |(s, b), (_, sp, by)| (s + sp, b + by));
         let limits = self.inner.limits;
         let mut buf = match self.inner.buffer.lock() {
             Ok(b) => b,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(limit) = self.limit {
-            let bytes: usize = incoming.iter().map(|(_, _, b)| b).sum();
-            if limit.refuses(buf.bytes, bytes) {
-                let spans = incoming.iter().map(|(_, s, _)| s).sum();
+            if limit.refuses(buf.bytes, in_bytes) {
                 let buffered = buf.bytes;
                 drop(buf);
-                self.inner
-                    .total_refused
-                    .fetch_add(spans as u64, Ordering::Relaxed);
                 if !self.inner.refusing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         buffered_bytes = buffered,
-                        request_bytes = bytes,
+                        request_bytes = in_bytes,
                         soft_limit_bytes = limit.soft_bytes,
                         hard_limit_bytes = limit.hard_bytes,
                         "memory_limiter: buffer above its limit; refusing data until a flush"
                     );
                 }
-                return Err(Refused {
-                    spans,
-                    reason: RefusedReason::MemoryLimit,
-                });
+                return Err(self.refused(in_spans, RefusedReason::MemoryLimit));
             }
             if self.inner.refusing.swap(false, Ordering::Relaxed) {
                 tracing::info!("memory_limiter: buffer back within limits; accepting data");
@@ -481,20 +476,11 @@ impl Pipeline {
         // than drop the oldest spans — the client retries in a moment and nothing is lost (the
         // collector's "sending queue is full"). Without deliveries (an endpoint down) the
         // oldest go, so a client is never held back by an outage.
-        let (in_spans, in_bytes) = incoming
-            .iter()
-            .fold((0, 0), |(s, b), (_, sp, by)| (s + sp, b + by));
         if (buf.spans + in_spans > limits.max_spans || buf.bytes + in_bytes > limits.max_bytes)
             && self.inner.draining()
         {
             drop(buf);
-            self.inner
-                .total_refused
-                .fetch_add(in_spans as u64, Ordering::Relaxed);
-            return Err(Refused {
-                spans: in_spans,
-                reason: RefusedReason::BufferFull,
-            });
+            return Err(self.refused(in_spans, RefusedReason::BufferFull));
         }
         let mut accepted = 0;
         for (rs, spans, bytes) in incoming.drain(..) {
@@ -530,6 +516,14 @@ impl Pipeline {
         Ok(accepted)
     }
 
+    /// Counts `spans` as refused and says why.
+    fn refused(&self, spans: usize, reason: RefusedReason) -> Refused {
+        self.inner
+            .total_refused
+            .fetch_add(spans as u64, Ordering::Relaxed);
+        Refused { spans, reason }
+    }
+
     /// A check before decoding a request of `wire_bytes` (its body as received): refuses it at
     /// once, as [`Pipeline::push`] would, when the buffer cannot take that much while a flush is
     /// draining it — so a client sending faster than the exporters deliver does not cost the
@@ -544,10 +538,7 @@ impl Pipeline {
             buf.spans >= limits.max_spans || buf.bytes.saturating_add(wire_bytes) > limits.max_bytes
         };
         if full && self.inner.draining() {
-            return Err(Refused {
-                spans: 0,
-                reason: RefusedReason::BufferFull,
-            });
+            return Err(self.refused(0, RefusedReason::BufferFull));
         }
         Ok(())
     }
