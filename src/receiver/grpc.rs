@@ -29,6 +29,7 @@ use tonic::{Code, Status};
 
 use super::{bind_listener, shutdown_requested, GrpcSettings, Protocol, ReceiverError};
 use crate::pipeline::Pipeline;
+use crate::processor::batch::span_count;
 
 /// The gRPC path of `TraceService/Export` (OTLP spec, "OTLP/gRPC").
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -162,12 +163,7 @@ impl tonic::server::UnaryService<ExportTraceServiceRequest> for Export {
 
     fn call(&mut self, request: tonic::Request<ExportTraceServiceRequest>) -> Self::Future {
         let request = request.into_inner();
-        let spans: usize = request
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .map(|ss| ss.spans.len())
-            .sum();
+        let spans = span_count(&request.resource_spans);
         let accepted = match self.pipeline.push(request.resource_spans) {
             Ok(n) => n,
             // Refused (memory_limiter, or a full buffer being drained): UNAVAILABLE, retryable,

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use super::decode::{self, DecodeError, Encoding};
 use super::{bind_listener, shutdown_requested, HttpSettings, Protocol, ReceiverError};
 use crate::pipeline::Pipeline;
+use crate::processor::batch::span_count;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
@@ -242,12 +243,7 @@ impl Handler {
         self.pipeline.admits(body.len()).map_err(Failure::Refused)?;
         let body = decode::decompress(body, compression, limit)?;
         let request = decode::decode_request(&body, encoding)?;
-        let spans: usize = request
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .map(|ss| ss.spans.len())
-            .sum();
+        let spans = span_count(&request.resource_spans);
         let accepted = self
             .pipeline
             .push(request.resource_spans)

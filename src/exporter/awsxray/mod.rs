@@ -14,6 +14,7 @@ use self::translate::{
     translate_prepared_into, DropReason, PreparedResource, SpanOptions, TranslateConfig,
 };
 use super::{Drops, ExportReport, FlushMode};
+use crate::processor::batch::span_count;
 
 /// The `awsxray` exporter: a translator config and a lazily built X-Ray client.
 pub struct AwsXrayExporter {
@@ -94,12 +95,7 @@ impl AwsXrayExporter {
             .unwrap_or(0);
         // Usually one document per span: one allocation for the list instead of a doubling
         // series.
-        let spans: usize = batch
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .map(|ss| ss.spans.len())
-            .sum();
-        let mut documents = Vec::with_capacity(spans.min(DOCUMENTS_PER_CHUNK));
+        let mut documents = Vec::with_capacity(span_count(batch).min(DOCUMENTS_PER_CHUNK));
         let mut report = ExportReport::default();
         let mut dropped = Drops::default();
         let chunk_bytes = CHUNK_BYTES.min(self.client.max_pending_bytes() / 2).max(1);
