@@ -10,15 +10,18 @@
 //!
 //! Run: `cargo bench --bench codec` (or `make bench`).
 
+#[path = "support/attrs.rs"]
+mod attrs;
+
+use attrs::{i, s};
+
 use std::hint::black_box;
 use std::io::Write;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    any_value::Value, AnyValue, InstrumentationScope, KeyValue,
-};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use otlp_xray::receiver::decode::{decode_request, decompress, ContentEncoding, Encoding};
@@ -26,22 +29,6 @@ use prost::Message;
 
 /// Spans per request: the OpenTelemetry SDKs' default `max_export_batch_size`.
 const SPANS: usize = 512;
-
-fn kv(key: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
-
-fn s(key: &str, v: &str) -> KeyValue {
-    kv(key, Value::StringValue(v.to_owned()))
-}
-
-fn i(key: &str, v: i64) -> KeyValue {
-    kv(key, Value::IntValue(v))
-}
 
 /// The `n`-th span of the mix, with ids unique to `n`.
 fn span(n: usize) -> Span {

@@ -9,11 +9,16 @@
 //!
 //! Run: `cargo bench --bench processors`.
 
+#[path = "support/attrs.rs"]
+mod attrs;
+
+use attrs::{kv, s};
+
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_xray::config::{parse_str, Config};
@@ -22,18 +27,6 @@ use otlp_xray::pipeline::{BufferLimits, Pipeline, Route};
 use otlp_xray::processor::Chain;
 
 const SPANS: usize = 100;
-
-fn kv(key: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
-
-fn s(key: &str, v: &str) -> KeyValue {
-    kv(key, Value::StringValue(v.to_owned()))
-}
 
 /// One request as the demo function's SDK sends it: a resource with 6 attributes and 100 spans
 /// with 8 attributes each.

@@ -24,6 +24,11 @@
 //! `valgrind --tool=cachegrind` (instructions per span are stable where timings are noisy);
 //! `TRANSLATE_BENCH_MIX=<name>` limits it to one mix.
 
+#[path = "support/attrs.rs"]
+mod attrs;
+
+use attrs::{i, kv, s};
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +41,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use otlp_xray::exporter::awsxray::translate::{
     translate_prepared_into, PreparedResource, SpanOptions, TranslateConfig,
 };
+use otlp_xray::processor::batch::span_count;
 
 /// Counts every allocation (and reallocation) made through the global allocator.
 struct Counting;
@@ -64,20 +70,6 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 const NOW: u64 = 1_700_000_100;
-
-fn kv(key: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
-fn s(key: &str, v: &str) -> KeyValue {
-    kv(key, Value::StringValue(v.to_owned()))
-}
-fn i(key: &str, v: i64) -> KeyValue {
-    kv(key, Value::IntValue(v))
-}
 
 /// The resource the OTel Rust SDK sends from the demo function.
 fn demo_resource() -> Resource {
@@ -336,14 +328,6 @@ fn realistic_mix() -> Vec<ResourceSpans> {
     (0..30)
         .map(|k| resource_spans(demo_resource(), demo_invocation(k)))
         .collect()
-}
-
-fn span_count(batch: &[ResourceSpans]) -> usize {
-    batch
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .map(|ss| ss.spans.len())
-        .sum()
 }
 
 /// Translates `batch` as the exporter does; returns the documents written.
