@@ -286,7 +286,7 @@ struct Resolved {
 /// A `PutTraceSegments` client: the resolved settings, a cache of the credentials, and a pool
 /// of kept-alive HTTP/1.1 connections (TLS with the bundled roots, never the system store).
 pub struct XrayApi {
-    resolved: Result<Resolved, String>,
+    resolved: Result<Arc<Resolved>, String>,
     cached: Mutex<Option<Credentials>>,
     http: Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, String>,
 }
@@ -323,19 +323,19 @@ impl XrayApi {
                 })
             }
         };
-        Self::with(resolved)
+        Self::with(resolved.map(Arc::new))
     }
 
     /// A client with fixed settings and credentials (tests, benches).
     pub fn fixed(region: &str, endpoint: Endpoint, credentials: Credentials) -> Self {
-        Self::with(Ok(Resolved {
+        Self::with(Ok(Arc::new(Resolved {
             region: region.to_owned(),
             endpoint,
             credentials: SharedCredentialsProvider::new(credentials),
-        }))
+        })))
     }
 
-    fn with(resolved: Result<Resolved, String>) -> Self {
+    fn with(resolved: Result<Arc<Resolved>, String>) -> Self {
         // Building the connector cannot fail with the default settings; if it ever did, every
         // call would say why instead of the process panicking.
         let http = TlsMaterial::default()
@@ -400,10 +400,16 @@ impl XrayApi {
             Ok(c) => c,
             Err(outcome) => return outcome,
         };
-        let (endpoint, region) = (resolved.endpoint.clone(), resolved.region.clone());
+        let settings = Arc::clone(resolved);
         let signed = tokio::task::spawn_blocking(move || {
             let body = Bytes::from(request_body(&documents));
-            signed_request(&endpoint, &region, &credentials, body, SystemTime::now())
+            signed_request(
+                &settings.endpoint,
+                &settings.region,
+                &credentials,
+                body,
+                SystemTime::now(),
+            )
         })
         .await;
         let request = match signed {
