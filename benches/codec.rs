@@ -3,7 +3,10 @@
 //!   through [`decode_request`], as the HTTP and gRPC receivers do;
 //! - `decode/protobuf+gzip`: the same after [`decompress`] (the SDKs' `gzip` option);
 //! - `encode/protobuf`: `prost` encoding of the same request (the `otlp`/`otlphttp` exporters'
-//!   body, and the pipeline's byte accounting through `encoded_len`).
+//!   body, and the pipeline's byte accounting through `encoded_len`);
+//! - `encode/xray-body`: the `PutTraceSegments` body ([`request_body`]) of the same spans'
+//!   X-Ray documents, each escaped into a JSON string; `encode/xray-body-serde` writes the
+//!   same body with `serde_json`, the reference our escaper is measured against.
 //!
 //! The spans are the demo function's shapes (SERVER with HTTP keys, HTTP CLIENT, DynamoDB
 //! `GetItem`, INTERNAL), with distinct ids. Translation to X-Ray documents is `benches/translate.rs`.
@@ -24,6 +27,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use otlp_xray::exporter::awsxray::api::request_body;
+use otlp_xray::exporter::awsxray::translate::{translate, TranslateConfig};
 use otlp_xray::receiver::decode::{decode_request, decompress, ContentEncoding, Encoding};
 use prost::Message;
 
@@ -151,6 +156,34 @@ fn codec(c: &mut Criterion) {
         gzip.len()
     );
 
+    // The X-Ray documents of the request's spans (the trace ids' epoch check off: the
+    // spans' start times are fixed).
+    let config = TranslateConfig {
+        skip_timestamp_validation: true,
+        ..Default::default()
+    };
+    let documents: Vec<String> = req.resource_spans[0].scope_spans[0]
+        .spans
+        .iter()
+        .flat_map(|span| {
+            translate(req.resource_spans[0].resource.as_ref(), span, &config, 0)
+                .expect("the mix translates")
+                .documents
+        })
+        .collect();
+    assert_eq!(documents.len(), SPANS);
+    let body = request_body(&documents);
+    let parsed: serde_json::Value = serde_json::from_slice(&body).expect("the body is JSON");
+    assert_eq!(
+        parsed["TraceSegmentDocuments"][SPANS - 1],
+        documents[SPANS - 1]
+    );
+    println!(
+        "codec: X-Ray documents {} B in all, PutTraceSegments body {} B",
+        documents.iter().map(String::len).sum::<usize>(),
+        body.len()
+    );
+
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Elements(SPANS as u64));
     g.bench_function("decode/protobuf", |b| {
@@ -167,6 +200,28 @@ fn codec(c: &mut Criterion) {
     });
     g.bench_function("encode/protobuf", |b| {
         b.iter(|| black_box(&req).encode_to_vec())
+    });
+    g.bench_function("encode/xray-body", |b| {
+        b.iter(|| request_body(black_box(&documents)))
+    });
+    #[derive(serde::Serialize)]
+    struct PutRequest<'a> {
+        #[serde(rename = "TraceSegmentDocuments")]
+        documents: &'a [String],
+    }
+    assert_eq!(
+        serde_json::to_vec(&PutRequest {
+            documents: &documents
+        })
+        .ok(),
+        Some(body.clone())
+    );
+    g.bench_function("encode/xray-body-serde", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&PutRequest {
+                documents: black_box(&documents),
+            })
+        })
     });
     g.finish();
 }
