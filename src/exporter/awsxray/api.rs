@@ -4,7 +4,7 @@
 //! Why not `aws-sdk-xray`: a profile of the extension under load (BENCHMARKS.md, "What holds
 //! back the missed goals") put 52 % of its CPU in the SDK's `PutTraceSegments` path, half of it
 //! in `aws_smithy_json::escape_string` re-escaping every finished document byte by byte. Here
-//! the request body is written once, with a branch-free escaper for finished documents, signed
+//! the request body is written once, finished documents escaped eight bytes at a time, signed
 //! with `aws-sigv4` (the crate the SDK signs with) and sent on a kept-alive `hyper` connection.
 //! Region, credentials, FIPS and endpoint settings still come from `aws-config`'s chains, so the
 //! configuration a user knows from the SDK keeps working.
