@@ -322,7 +322,11 @@ async fn sliced_flush(pipeline: &Pipeline, window_end: Instant, stopping: &Atomi
         let deadline = window_end.min(now + BACKGROUND_SLICE);
         let report = pipeline.flush(deadline, FlushMode::Regular).await;
         log_flush("background", "", &report);
-        if report.pending() == 0 || Instant::now() >= window_end || stopping.load(Ordering::Relaxed)
+        // Nothing left anywhere: neither in the exporters nor in the buffer (a flush leaves
+        // what its rounds did not reach there).
+        if !pipeline.has_undelivered()
+            || Instant::now() >= window_end
+            || stopping.load(Ordering::Relaxed)
         {
             return;
         }

@@ -226,8 +226,10 @@ struct Inner {
     refusing: AtomicBool,
     /// Woken when the buffer reaches [`PRESSURE_DIVISOR`]⁻¹ of its limits ([`Pipeline::pressure`]).
     pressure: tokio::sync::Notify,
-    /// When a flush last delivered something, in ms since `started` (0 = never).
-    last_delivery_ms: AtomicU64,
+    /// When the exporters last made progress, in ms since `started`: an export call that
+    /// delivered something, or else the start of the first flush, which opens the window for
+    /// the first delivery (0 = no flush yet).
+    progress_ms: AtomicU64,
     started: Instant,
 }
 
@@ -240,8 +242,9 @@ pub const MAX_BACKLOG: u64 = 1_000;
 /// spans/s, BENCHMARKS.md) — the batch processor's `send_batch_size` in spirit.
 pub const PRESSURE_DIVISOR: usize = 4;
 
-/// Deliveries this recent mean the buffer is being drained ([`Pipeline::push`]); after an
-/// outage this long, a full buffer drops its oldest data again.
+/// Deliveries this recent (or a first flush started this recently) mean the buffer is being
+/// drained ([`Pipeline::push`]); after an outage this long, a full buffer drops its oldest data
+/// again.
 const DRAINING_WINDOW_MS: u64 = 2_000;
 
 /// A cloneable handle to the pipelines (receivers hold one each, the lifecycle another).
@@ -588,49 +591,135 @@ impl Pipeline {
     /// Exports everything buffered through every pipeline to its exporters, concurrently
     /// (fan-out: a slow exporter does not hold the others' data), each bounded by `deadline`.
     /// Exporters are called even with nothing new, so data they hold from earlier flushes is
-    /// retried. Returns when every exporter has finished or reached the deadline. With
+    /// retried. The buffer is handed over in rounds of about a quarter of its limits
+    /// ([`Pipeline::take`]'s reasons), until it is empty or the deadline passes; a regular flush
+    /// also stops when the exporters hold a backlog of [`MAX_BACKLOG`] items, and leaves the
+    /// rest buffered. Returns when every exporter has finished or reached the deadline. With
     /// [`FlushMode::Final`], whatever is still undelivered at the deadline is dropped and
     /// counted.
     pub async fn flush(&self, deadline: Instant, mode: FlushMode) -> FlushReport {
         let _guard = self.inner.flush_lock.lock().await;
-        let (entries, queue_full) = {
-            let mut buf = match self.inner.buffer.lock() {
-                Ok(b) => b,
-                Err(p) => p.into_inner(),
-            };
-            // Exporters still holding a backlog (an endpoint slower than the function) get
-            // to deliver it first: the data stays here, where a full buffer pushes back on
-            // the client, instead of piling up in an exporter's queue, which can only drop.
-            let backlog = self.inner.pending.load(Ordering::Relaxed);
-            let entries: Vec<Entry> = if mode == FlushMode::Regular && backlog >= MAX_BACKLOG {
-                Vec::new()
-            } else {
-                buf.spans = 0;
-                buf.bytes = 0;
-                buf.entries.drain(..).collect()
-            };
-            (entries, std::mem::take(&mut buf.queue_full))
-        };
-        let mut report = FlushReport {
-            spans: entries.iter().map(|e| e.spans).sum(),
-            queue_full,
-            ..FlushReport::default()
-        };
+        self.inner.flush_started();
+        let mut report = FlushReport::default();
+        let mut per_exporter: Vec<Option<ExportReport>> = vec![None; self.inner.exporters.len()];
+        let pending =
+            |per: &[Option<ExportReport>]| -> u64 { per.iter().flatten().map(|r| r.pending).sum() };
+        loop {
+            // Past the deadline, a final flush hands over everything left, for the exporters
+            // to count as dropped; a regular one takes a round's worth at most (then stops).
+            let sliced = !(mode == FlushMode::Final && Instant::now() >= deadline);
+            let (entries, queue_full, more) = self.take(mode, sliced);
+            report.spans += entries.iter().map(|e| e.spans).sum::<usize>();
+            report.queue_full += queue_full;
+            for (i, r) in self.export_round(entries, deadline, mode).await {
+                match per_exporter.get_mut(i) {
+                    Some(Some(total)) => total.then(&r),
+                    Some(slot) => *slot = Some(r),
+                    None => {}
+                }
+            }
+            // The backlog the next round's `take` sees.
+            let held = pending(&per_exporter);
+            self.inner.pending.store(held, Ordering::Relaxed);
+            let regular_stop =
+                mode == FlushMode::Regular && (held >= MAX_BACKLOG || Instant::now() >= deadline);
+            if !more || regular_stop {
+                break;
+            }
+        }
+        report.exporters = self
+            .inner
+            .exporters
+            .iter()
+            .zip(per_exporter)
+            .filter_map(|(e, r)| r.map(|r| (e.name().to_string(), r)))
+            .collect();
+        self.inner
+            .total_exported
+            .fetch_add(report.exported(), Ordering::Relaxed);
+        let drops = report.drops();
+        match self.inner.total_drops.lock() {
+            Ok(mut d) => d.add(&drops),
+            Err(p) => p.into_inner().add(&drops),
+        }
+        report
+    }
 
-        // Each exporter's export calls, in route order.
+    /// Takes the next entries of the buffer for a flush round, with the `queue_full` count
+    /// since the last one and whether entries are left. A round takes about a quarter of the
+    /// buffer's limits (the pressure mark's worth, at least one entry; everything when not
+    /// `sliced`): a full buffer's 20,000 spans are ~12 MB of X-Ray documents, more than an
+    /// exporter's pending queue holds (`max_buffered_mib`, 8 MiB), so handing them over at once
+    /// would drop the oldest there when delivery is slower than translation. What a round does
+    /// not take stays here, where a full buffer pushes back on the client. A regular flush
+    /// takes nothing while the exporters hold a backlog of [`MAX_BACKLOG`] items from earlier
+    /// flushes: they deliver it first.
+    fn take(&self, mode: FlushMode, sliced: bool) -> (Vec<Entry>, u64, bool) {
+        let mut buf = match self.inner.buffer.lock() {
+            Ok(b) => b,
+            Err(p) => p.into_inner(),
+        };
+        let queue_full = std::mem::take(&mut buf.queue_full);
+        let backlog = self.inner.pending.load(Ordering::Relaxed);
+        if mode == FlushMode::Regular && backlog >= MAX_BACKLOG {
+            return (Vec::new(), queue_full, false);
+        }
+        let limits = self.inner.limits;
+        let (max_spans, max_bytes) = if sliced {
+            (
+                (limits.max_spans / PRESSURE_DIVISOR).max(1),
+                (limits.max_bytes / PRESSURE_DIVISOR).max(1),
+            )
+        } else {
+            (usize::MAX, usize::MAX)
+        };
+        let (mut spans, mut bytes) = (0, 0);
+        let mut entries = Vec::new();
+        while spans < max_spans && bytes < max_bytes {
+            let Some(entry) = buf.entries.pop_front() else {
+                break;
+            };
+            spans += entry.spans;
+            bytes += entry.bytes;
+            entries.push(entry);
+        }
+        buf.spans -= spans;
+        buf.bytes -= bytes;
+        (entries, queue_full, !buf.entries.is_empty())
+    }
+
+    /// One round of a flush: routes `entries` and runs every exporter's calls (exporters get
+    /// called even with nothing new, so data they hold from earlier flushes is retried).
+    /// Returns each exporter's report by index, in exporter order.
+    async fn export_round(
+        &self,
+        entries: Vec<Entry>,
+        deadline: Instant,
+        mode: FlushMode,
+    ) -> Vec<(usize, ExportReport)> {
         let per_exporter = self.inner.route(entries);
         let mut set = tokio::task::JoinSet::new();
         for (i, (exporter, calls)) in self.inner.exporters.iter().zip(per_exporter).enumerate() {
             let exporter = Arc::clone(exporter);
+            let inner = Arc::clone(&self.inner);
             set.spawn(async move {
                 if calls.is_empty() {
-                    return (i, exporter.export(&[], deadline, mode).await);
+                    let report = exporter.export(&[], deadline, mode).await;
+                    if report.exported > 0 {
+                        inner.delivered();
+                    }
+                    return (i, report);
                 }
                 let mut total = ExportReport::default();
                 for call in calls {
+                    let report = exporter.export(&call, deadline, mode).await;
+                    // Each call that delivers keeps a long flush from looking like an outage.
+                    if report.exported > 0 {
+                        inner.delivered();
+                    }
                     // `pending`: what it still holds after its latest call (earlier leftovers
                     // included).
-                    total.then(&exporter.export(&call, deadline, mode).await);
+                    total.then(&report);
                 }
                 (i, total)
             });
@@ -643,26 +732,7 @@ impl Pipeline {
             }
         }
         results.sort_by_key(|(i, _)| *i);
-        for (i, r) in results {
-            report
-                .exporters
-                .push((self.inner.exporters[i].name().to_string(), r));
-        }
-        let drops = report.drops();
-        if report.exported() > 0 {
-            self.inner.delivered();
-        }
-        self.inner
-            .total_exported
-            .fetch_add(report.exported(), Ordering::Relaxed);
-        self.inner
-            .pending
-            .store(report.pending(), Ordering::Relaxed);
-        match self.inner.total_drops.lock() {
-            Ok(mut d) => d.add(&drops),
-            Err(p) => p.into_inner().add(&drops),
-        }
-        report
+        results
     }
 }
 
@@ -690,25 +760,41 @@ impl Inner {
             total_refused: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
             pressure: tokio::sync::Notify::new(),
-            last_delivery_ms: AtomicU64::new(0),
+            progress_ms: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
 
-    /// Whether deliveries succeed: a flush delivered something within [`DRAINING_WINDOW_MS`].
-    /// Then the buffer is being drained — a flush is running, or the pressure mark
-    /// ([`Pipeline::pressure`]) starts one at once — so data refused now is taken moments
-    /// later when the client retries: refusing loses nothing, where dropping would.
+    /// Whether deliveries succeed: an export call delivered something within
+    /// [`DRAINING_WINDOW_MS`], or the first flush started that recently and has not delivered
+    /// yet (a burst at the start of the first invocation fills the buffer while the first
+    /// delivery is on its way: that is not an outage). Then the buffer is being drained — a
+    /// flush is running, or the pressure mark ([`Pipeline::pressure`]) starts one at once — so
+    /// data refused now is taken moments later when the client retries: refusing loses
+    /// nothing, where dropping would.
     fn draining(&self) -> bool {
-        let last = self.last_delivery_ms.load(Ordering::Relaxed);
-        let now = self.started.elapsed().as_millis() as u64;
-        last > 0 && now.saturating_sub(last) <= DRAINING_WINDOW_MS
+        let last = self.progress_ms.load(Ordering::Relaxed);
+        last > 0 && self.now_ms().saturating_sub(last) <= DRAINING_WINDOW_MS
     }
 
     /// Notes a delivery now.
     fn delivered(&self) {
-        let now = (self.started.elapsed().as_millis() as u64).max(1);
-        self.last_delivery_ms.store(now, Ordering::Relaxed);
+        self.progress_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Notes that a flush starts: the first one opens the window for the first delivery.
+    fn flush_started(&self) {
+        let _ = self.progress_ms.compare_exchange(
+            0,
+            self.now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Milliseconds since `started`, at least 1 (0 means "never" in `progress_ms`).
+    fn now_ms(&self) -> u64 {
+        (self.started.elapsed().as_millis() as u64).max(1)
     }
 
     /// Routes drained entries: per exporter (by index), the export calls it gets. Each route

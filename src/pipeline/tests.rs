@@ -316,11 +316,54 @@ fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise
         source: Source::Any,
         limit: None,
     };
-    p2.inner.last_delivery_ms.store(1, Ordering::Relaxed);
+    p2.inner.progress_ms.store(1, Ordering::Relaxed);
     p2.push(vec![rs(4)]).unwrap();
     assert_eq!(p2.admits(1), Ok(()));
     assert_eq!(p2.push(vec![rs(1)]), Ok(1));
     assert_eq!(p2.buffered_spans(), 1);
+    // A first flush that started long ago and never delivered is an outage too, and a later
+    // flush does not reopen the window: only a delivery does.
+    let p3 = Pipeline {
+        inner: Arc::new(Inner {
+            started: Instant::now() - std::time::Duration::from_millis(long_ago + 10),
+            ..Inner::new(p.inner.limits, vec![], vec![], |_| vec![])
+        }),
+        source: Source::Any,
+        limit: None,
+    };
+    p3.inner.progress_ms.store(1, Ordering::Relaxed);
+    p3.inner.flush_started();
+    p3.push(vec![rs(4)]).unwrap();
+    assert_eq!(p3.push(vec![rs(1)]), Ok(1));
+}
+
+#[tokio::test]
+async fn a_full_buffer_refuses_while_the_first_flush_is_on_its_way() {
+    // The first flush has started and not delivered yet (a burst at the start of the first
+    // invocation): a full buffer refuses instead of dropping what it acknowledged.
+    let p = spans_limited(4, vec![debug("debug")]);
+    p.push(vec![rs(3)]).unwrap();
+    assert_eq!(p.push(vec![rs(2)]), Ok(2), "no flush yet: the oldest go");
+    p.inner.flush_started();
+    p.push(vec![rs(2)]).unwrap();
+    assert_eq!(
+        p.push(vec![rs(1)]).map_err(|r| r.reason),
+        Err(RefusedReason::BufferFull)
+    );
+    assert_eq!(p.buffered_spans(), 4);
+    // A real flush delivers (the debug exporter) and keeps the window open.
+    let report = p
+        .flush(
+            Instant::now() + std::time::Duration::from_secs(5),
+            FlushMode::Regular,
+        )
+        .await;
+    assert_eq!(report.exported(), 4);
+    p.push(vec![rs(4)]).unwrap();
+    assert_eq!(
+        p.push(vec![rs(1)]).map_err(|r| r.reason),
+        Err(RefusedReason::BufferFull)
+    );
 }
 
 #[tokio::test]
@@ -337,4 +380,48 @@ async fn a_regular_flush_leaves_the_buffer_while_exporters_hold_a_backlog() {
     p.push(vec![rs(2)]).unwrap();
     p.inner.pending.store(MAX_BACKLOG, Ordering::Relaxed);
     assert_eq!(p.flush(Instant::now(), FlushMode::Final).await.spans, 2);
+}
+
+#[tokio::test]
+async fn a_flush_hands_the_buffer_over_in_rounds_of_a_quarter() {
+    // Limits of 8 spans: a round takes 2 (a quarter), whole entries, at least one.
+    let p = spans_limited(8, vec![debug("debug")]);
+    for _ in 0..4 {
+        p.push(vec![rs(2)]).unwrap();
+    }
+    // With time left, rounds follow each other until the buffer is empty.
+    let r = p
+        .flush(
+            Instant::now() + std::time::Duration::from_secs(5),
+            FlushMode::Regular,
+        )
+        .await;
+    assert_eq!((r.spans, r.exported()), (8, 8));
+    assert_eq!(p.buffered_spans(), 0);
+    assert_eq!(
+        r.exporters.len(),
+        1,
+        "one report per exporter, rounds summed"
+    );
+
+    // Past its deadline a regular flush takes one round and leaves the rest buffered, where
+    // a full buffer pushes back on the client.
+    for _ in 0..4 {
+        p.push(vec![rs(2)]).unwrap();
+    }
+    let r = p.flush(Instant::now(), FlushMode::Regular).await;
+    assert_eq!(r.spans, 2);
+    assert_eq!(p.buffered_spans(), 6);
+    assert!(p.has_undelivered());
+
+    // A final flush past its deadline hands everything over (the exporters count what they
+    // cannot deliver); the buffer ends empty.
+    let r = p.flush(Instant::now(), FlushMode::Final).await;
+    assert_eq!(r.spans, 6);
+    assert_eq!(p.buffered_spans(), 0);
+
+    // An entry larger than a round is taken whole.
+    p.push(vec![rs(5)]).unwrap();
+    let r = p.flush(Instant::now(), FlushMode::Regular).await;
+    assert_eq!(r.spans, 5);
 }
