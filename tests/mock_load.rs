@@ -205,7 +205,7 @@ fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
         "{totals}"
     );
     // Accounting: acknowledged = delivered + dropped (oldest-first drops happen only before
-    // the first delivery).
+    // the first flush starts).
     let sent = totals["spans_sent"].as_u64().expect("spans_sent");
     let delivered = report["xray_extension_spans"].as_u64().expect("count");
     let queue_full = summary_count(&report, "queue_full").unwrap_or(0);
@@ -214,4 +214,43 @@ fn a_full_buffer_pushes_back_with_503_while_deliveries_succeed() {
         queue_full < sent / 2,
         "mostly pushed back, not dropped: {log}"
     );
+}
+
+/// A slow endpoint under a steady load: the buffer fills while deliveries crawl. Each flush
+/// hands the exporter a round of a quarter of the buffer (its pending queue, bounded by the
+/// same `max_buffered_mib`, would overflow with a whole buffer's documents and drop the oldest
+/// it had acknowledged); the rest waits in the buffer, which pushes back with 503. Every span
+/// acknowledged is delivered.
+#[test]
+fn a_slow_endpoint_pushes_back_instead_of_dropping_acknowledged_spans() {
+    let s = Setup::new();
+    let config = s.lambda_config(
+        "    flush: periodic,100\n    max_buffered_spans: 2000\n    max_buffered_mib: 1\n",
+    );
+    let load = Load {
+        spans_per_request: 50,
+        duration_ms: 1500,
+        rate: 4000,
+        concurrency: 4,
+    };
+    // The first 40 calls (50 documents each, 8 at a time) answer 300 ms late: ~1,300
+    // documents/s for the first 1.5 s against 4,000 spans/s in.
+    let (report, totals) = run_loadgen(
+        &s,
+        &config,
+        "http",
+        &["--timeout-ms", "20000", "--xray-fault", "slow:300:40"],
+        &load,
+    );
+    let log = extension_log(&report);
+    let sent = totals["spans_sent"].as_u64().expect("spans_sent");
+    let delivered = report["xray_extension_spans"].as_u64().expect("count");
+    let failed = totals["requests_failed"].as_u64().expect("requests_failed");
+    assert!(failed > 0, "the buffer never pushed back: {totals}\n{log}");
+    assert_eq!(
+        summary_count(&report, "queue_full"),
+        Some(0),
+        "{totals}\n{log}"
+    );
+    assert_eq!(delivered, sent, "{totals}\n{log}");
 }
