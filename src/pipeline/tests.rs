@@ -282,6 +282,21 @@ async fn a_quarter_full_buffer_signals_pressure_once() {
     assert!(tokio::time::timeout(quick, p.pressure()).await.is_err());
 }
 
+/// A pipeline whose last progress (a delivery, or the first flush's start) was at its start,
+/// longer ago than the draining window.
+fn progress_long_ago(limits: BufferLimits) -> Pipeline {
+    let p = Pipeline {
+        inner: Arc::new(Inner {
+            started: Instant::now() - std::time::Duration::from_millis(DRAINING_WINDOW_MS + 11),
+            ..Inner::new(limits, vec![], vec![], |_| vec![])
+        }),
+        source: Source::Any,
+        limit: None,
+    };
+    p.inner.progress_ms.store(1, Ordering::Relaxed);
+    p
+}
+
 #[test]
 fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise() {
     let p = spans_limited(4, vec![]);
@@ -307,31 +322,14 @@ fn a_full_buffer_refuses_while_deliveries_succeed_and_drops_the_oldest_otherwise
     );
     assert_eq!(p.total_refused(), 1);
     // The last delivery is older than the window (an outage began): the oldest go again.
-    let long_ago = DRAINING_WINDOW_MS + 1;
-    let p2 = Pipeline {
-        inner: Arc::new(Inner {
-            started: Instant::now() - std::time::Duration::from_millis(long_ago + 10),
-            ..Inner::new(p.inner.limits, vec![], vec![], |_| vec![])
-        }),
-        source: Source::Any,
-        limit: None,
-    };
-    p2.inner.progress_ms.store(1, Ordering::Relaxed);
+    let p2 = progress_long_ago(p.inner.limits);
     p2.push(vec![rs(4)]).unwrap();
     assert_eq!(p2.admits(1), Ok(()));
     assert_eq!(p2.push(vec![rs(1)]), Ok(1));
     assert_eq!(p2.buffered_spans(), 1);
     // A first flush that started long ago and never delivered is an outage too, and a later
     // flush does not reopen the window: only a delivery does.
-    let p3 = Pipeline {
-        inner: Arc::new(Inner {
-            started: Instant::now() - std::time::Duration::from_millis(long_ago + 10),
-            ..Inner::new(p.inner.limits, vec![], vec![], |_| vec![])
-        }),
-        source: Source::Any,
-        limit: None,
-    };
-    p3.inner.progress_ms.store(1, Ordering::Relaxed);
+    let p3 = progress_long_ago(p.inner.limits);
     p3.inner.flush_started();
     p3.push(vec![rs(4)]).unwrap();
     assert_eq!(p3.push(vec![rs(1)]), Ok(1));
