@@ -165,63 +165,144 @@ impl Exporter {
     }
 }
 
-/// What a delivery loop does next: see [`wait_step`].
+/// What a delivery loop does next: see [`Calls::wait`].
 pub(crate) enum Step<T> {
     /// End the flush: nothing is left, the deadline has passed, or the backoff outlasts it.
     Stop,
-    /// A backoff ended (or the call set emptied): start calls again.
+    /// A backoff ended (or the calls waited for are gone): start calls again.
     Again,
     /// A call ended: book it, then start calls again.
     Joined(Result<T, tokio::task::JoinError>),
-    /// The calls this flush waited for are gone without an outcome (a call task panicked,
-    /// never expected): stop counting them, then start calls again.
-    Vanished,
 }
 
-/// The wait of the delivery loops shared by the X-Ray client and the OTLP exporters, once they
-/// have started every call they may. A regular flush waits for the `current_calls` it started
-/// itself (a call left hanging by an earlier flush never holds a later one); the final flush
-/// waits for every call in flight. Never past `deadline`.
-///
-/// With none of those calls in flight but data pending, only two things can hold the data
-/// back: a backoff (`not_before`) or call slots held by earlier flushes' calls; it waits for
-/// whichever ends first. It stops at once when `now` is past the deadline: a freeze can carry
-/// the process past it in the middle of a backoff, and looping there would spin while holding
-/// the flush lock.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn wait_step<T: 'static>(
-    mode: FlushMode,
-    current_calls: usize,
-    pending_empty: bool,
-    not_before: Option<Instant>,
-    in_flight: &mut tokio::task::JoinSet<T>,
-    now: Instant,
-    deadline: Instant,
-) -> Step<T> {
-    let waiting = match mode {
-        FlushMode::Regular => current_calls,
-        FlushMode::Final => in_flight.len(),
-    };
-    if waiting > 0 {
-        return tokio::select! {
-            j = in_flight.join_next() => j.map_or(Step::Vanished, Step::Joined),
-            _ = tokio::time::sleep_until(deadline.into()) => Step::Stop,
-        };
-    }
-    if pending_empty || now >= deadline {
-        return Step::Stop;
-    }
-    match not_before.filter(|t| *t > now) {
-        // Backing off past the deadline: the rest waits for the next flush.
-        Some(until) if until >= deadline => Step::Stop,
-        Some(until) => {
-            tokio::time::sleep_until(until.into()).await;
-            Step::Again
+/// The calls of a delivery loop (the X-Ray client and the OTLP exporters): the call tasks in
+/// flight, each tagged with the flush ("generation") that started it, and how many of them the
+/// current flush started. A regular flush waits only for its own calls, so a call left hanging
+/// by an earlier flush never holds a later one; the final flush waits for every call in flight.
+/// Calls keep running between flushes.
+pub(crate) struct Calls<T> {
+    in_flight: tokio::task::JoinSet<(u64, T)>,
+    /// Which flush this is.
+    generation: u64,
+    /// Calls of the current generation still in flight.
+    current: usize,
+}
+
+impl<T> Default for Calls<T> {
+    fn default() -> Self {
+        Self {
+            in_flight: tokio::task::JoinSet::new(),
+            generation: 0,
+            current: 0,
         }
-        None if in_flight.is_empty() => Step::Stop,
-        None => tokio::select! {
-            j = in_flight.join_next() => j.map_or(Step::Again, Step::Joined),
-            _ = tokio::time::sleep_until(deadline.into()) => Step::Stop,
-        },
+    }
+}
+
+impl<T: Send + 'static> Calls<T> {
+    /// A new flush begins: calls started from now on are its own.
+    pub(crate) fn start_flush(&mut self) {
+        self.generation += 1;
+        self.current = 0;
+    }
+
+    /// Calls in flight, whichever flush started them.
+    pub(crate) fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether no call is in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// Starts `call` on behalf of the current flush.
+    pub(crate) fn spawn(&mut self, call: impl std::future::Future<Output = T> + Send + 'static) {
+        self.current += 1;
+        let generation = self.generation;
+        self.in_flight
+            .spawn(async move { (generation, call.await) });
+    }
+
+    /// A call that has already ended, if any (calls of earlier flushes that finished meanwhile,
+    /// e.g. during a freeze).
+    pub(crate) fn try_join_next(&mut self) -> Option<Result<T, tokio::task::JoinError>> {
+        let joined = self.in_flight.try_join_next()?;
+        Some(self.book(joined))
+    }
+
+    /// Cancels every call in flight (the end of the final flush).
+    pub(crate) fn abort_all(&mut self) {
+        self.in_flight.abort_all();
+    }
+
+    /// Counts a call of the current flush as ended, and unwraps its outcome.
+    fn book(
+        &mut self,
+        joined: Result<(u64, T), tokio::task::JoinError>,
+    ) -> Result<T, tokio::task::JoinError> {
+        joined.map(|(generation, outcome)| {
+            if generation == self.generation {
+                self.current = self.current.saturating_sub(1);
+            }
+            outcome
+        })
+    }
+
+    /// The wait of a delivery loop once it has started every call it may: for a call of this
+    /// flush to end (every call in flight, on the final flush), never past `deadline`.
+    ///
+    /// With none of those calls in flight but data pending, only two things can hold the data
+    /// back: a backoff (`not_before`) or call slots held by earlier flushes' calls; it waits
+    /// for whichever ends first. It stops at once when `now` is past the deadline: a freeze can
+    /// carry the process past it in the middle of a backoff, and looping there would spin while
+    /// holding the flush lock. If the calls it waits for vanish without an outcome (a call task
+    /// panicked, never expected), it stops counting them and says [`Step::Again`].
+    pub(crate) async fn wait(
+        &mut self,
+        mode: FlushMode,
+        pending_empty: bool,
+        not_before: Option<Instant>,
+        now: Instant,
+        deadline: Instant,
+    ) -> Step<T> {
+        let waiting = match mode {
+            FlushMode::Regular => self.current,
+            FlushMode::Final => self.in_flight.len(),
+        };
+        if waiting > 0 {
+            let joined = tokio::select! {
+                j = self.in_flight.join_next() => j,
+                _ = tokio::time::sleep_until(deadline.into()) => return Step::Stop,
+            };
+            return match joined {
+                Some(j) => Step::Joined(self.book(j)),
+                None => {
+                    self.current = 0;
+                    Step::Again
+                }
+            };
+        }
+        if pending_empty || now >= deadline {
+            return Step::Stop;
+        }
+        match not_before.filter(|t| *t > now) {
+            // Backing off past the deadline: the rest waits for the next flush.
+            Some(until) if until >= deadline => Step::Stop,
+            Some(until) => {
+                tokio::time::sleep_until(until.into()).await;
+                Step::Again
+            }
+            None if self.in_flight.is_empty() => Step::Stop,
+            None => {
+                let joined = tokio::select! {
+                    j = self.in_flight.join_next() => j,
+                    _ = tokio::time::sleep_until(deadline.into()) => return Step::Stop,
+                };
+                match joined {
+                    Some(j) => Step::Joined(self.book(j)),
+                    None => Step::Again,
+                }
+            }
+        }
     }
 }

@@ -45,10 +45,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use rand::Rng;
 use tokio::sync::Mutex;
-use tokio::task::JoinSet;
 
 use super::otlp_tls::{Alpn, TlsMaterial};
-use super::{wait_step, ExportReport, FlushMode, Step};
+use super::{Calls, ExportReport, FlushMode, Step};
 use crate::config::exporters::{
     Compression, Encoding, Headers, OtlpExporterConfig, OtlpHttpExporterConfig, QueueSizer,
     RetryConfig, SendingQueueConfig,
@@ -212,11 +211,10 @@ struct Request {
     first_failure: Option<Instant>,
 }
 
-/// A finished call with its request and the flush that started it.
+/// A finished call with its request.
 struct Call {
     request: Request,
     outcome: Outcome,
-    generation: u64,
 }
 
 /// Requests not yet delivered and calls not yet answered (see [`super::awsxray::client`],
@@ -226,11 +224,8 @@ struct State {
     pending: VecDeque<Request>,
     pending_bytes: usize,
     pending_spans: u64,
-    in_flight: JoinSet<Call>,
+    calls: Calls<Call>,
     in_flight_spans: u64,
-    /// Which flush this is; a regular flush waits only for the calls it started.
-    generation: u64,
-    current_calls: usize,
     /// Consecutive failures (drives the backoff; reset by a success).
     attempt: u32,
     not_before: Option<Instant>,
@@ -372,12 +367,12 @@ impl OtlpExporter {
         mode: FlushMode,
     ) -> ExportReport {
         let mut report = ExportReport::default();
-        let mut state = self.state.lock().await;
-        state.generation += 1;
-        state.current_calls = 0;
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        state.calls.start_flush();
         // Book calls of earlier flushes that finished meanwhile (e.g. during a freeze).
-        while let Some(joined) = state.in_flight.try_join_next() {
-            self.absorb_joined(&mut state, joined, &mut report);
+        while let Some(joined) = state.calls.try_join_next() {
+            self.absorb_joined(state, joined, &mut report);
         }
         for body in split_batch(batch, self.settings.max_request_bytes) {
             let spans = count_spans(&body.resource_spans);
@@ -389,9 +384,9 @@ impl OtlpExporter {
                 first_failure: None,
             });
         }
-        self.enforce_queue_bounds(&mut state, &mut report);
-        if state.pending.is_empty() && (mode == FlushMode::Regular || state.in_flight.is_empty()) {
-            self.finish(&mut state, mode, &mut report);
+        self.enforce_queue_bounds(state, &mut report);
+        if state.pending.is_empty() && (mode == FlushMode::Regular || state.calls.is_empty()) {
+            self.finish(state, mode, &mut report);
             return report;
         }
         // The last flush of the process: one more attempt even if the backoff says later.
@@ -403,17 +398,15 @@ impl OtlpExporter {
             let backing_off = state.not_before.is_some_and(|t| t > now);
             while !backing_off
                 && now < deadline
-                && state.in_flight.len() < self.settings.max_concurrent_calls
+                && state.calls.len() < self.settings.max_concurrent_calls
             {
                 let Some(request) = state.pop_front() else {
                     break;
                 };
                 state.in_flight_spans += request.spans;
-                state.current_calls += 1;
                 let transport = Arc::clone(&self.transport);
                 let timeout = self.settings.timeout;
-                let generation = state.generation;
-                state.in_flight.spawn(async move {
+                state.calls.spawn(async move {
                     let call = transport.send(&request.body);
                     let outcome = match timeout {
                         Some(t) => match tokio::time::timeout(t, call).await {
@@ -422,32 +415,26 @@ impl OtlpExporter {
                         },
                         None => call.await,
                     };
-                    Call {
-                        request,
-                        outcome,
-                        generation,
-                    }
+                    Call { request, outcome }
                 });
             }
-            let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
-            let step = wait_step(
-                mode,
-                state.current_calls,
-                pending_empty,
-                not_before,
-                &mut state.in_flight,
-                now,
-                deadline,
-            )
-            .await;
+            let step = state
+                .calls
+                .wait(
+                    mode,
+                    state.pending.is_empty(),
+                    state.not_before,
+                    now,
+                    deadline,
+                )
+                .await;
             match step {
                 Step::Stop => break,
                 Step::Again => {}
-                Step::Joined(joined) => self.absorb_joined(&mut state, joined, &mut report),
-                Step::Vanished => state.current_calls = 0,
+                Step::Joined(joined) => self.absorb_joined(state, joined, &mut report),
             }
         }
-        self.finish(&mut state, mode, &mut report);
+        self.finish(state, mode, &mut report);
         report
     }
 
@@ -492,12 +479,8 @@ impl OtlpExporter {
         let Call {
             mut request,
             outcome,
-            generation,
         } = call;
         state.in_flight_spans = state.in_flight_spans.saturating_sub(request.spans);
-        if generation == state.generation {
-            state.current_calls = state.current_calls.saturating_sub(1);
-        }
         match outcome {
             Outcome::Delivered { rejected, message } => {
                 let rejected = rejected.min(request.spans);
@@ -561,7 +544,7 @@ impl OtlpExporter {
         let lost = match mode {
             FlushMode::Final => {
                 let lost = state.pending_spans + state.in_flight_spans;
-                state.in_flight.abort_all();
+                state.calls.abort_all();
                 state.in_flight_spans = 0;
                 lost
             }

@@ -27,10 +27,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::{Mutex, OnceCell};
-use tokio::task::JoinSet;
 
 use super::api::{PutOutcome, XrayApi};
-use crate::exporter::{wait_step, ExportReport, FlushMode, Step};
+use crate::exporter::{Calls, ExportReport, FlushMode, Step};
 
 /// R-API-2: the reference exporter and the X-Ray daemon both send at most 50 documents per call.
 pub const MAX_DOCUMENTS_PER_CALL: usize = 50;
@@ -79,11 +78,10 @@ impl Default for XraySettings {
     }
 }
 
-/// The outcome of one call, with the documents it carried and the flush that started it.
+/// The outcome of one call, with the documents it carried.
 struct Call {
     docs: Vec<String>,
     outcome: CallOutcome,
-    generation: u64,
 }
 
 struct Unprocessed {
@@ -105,13 +103,8 @@ enum CallOutcome {
 struct State {
     pending: VecDeque<String>,
     pending_bytes: usize,
-    in_flight: JoinSet<Call>,
+    calls: Calls<Call>,
     in_flight_docs: usize,
-    /// Which flush this is; a flush waits only for the calls it started itself, so a call
-    /// left hanging by an earlier flush never holds a later one.
-    generation: u64,
-    /// Calls of the current generation still in flight.
-    current_calls: usize,
     attempt: u32,
     not_before: Option<Instant>,
 }
@@ -169,12 +162,12 @@ impl XrayClient {
         mode: FlushMode,
     ) -> ExportReport {
         let mut report = ExportReport::default();
-        let mut state = self.state.lock().await;
-        state.generation += 1;
-        state.current_calls = 0;
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        state.calls.start_flush();
         // Book calls of earlier flushes that have finished meanwhile (e.g. during a freeze).
-        while let Some(joined) = state.in_flight.try_join_next() {
-            self.absorb_joined(&mut state, joined, &mut report);
+        while let Some(joined) = state.calls.try_join_next() {
+            self.absorb_joined(state, joined, &mut report);
         }
         for doc in documents {
             state.pending_bytes += doc.len();
@@ -188,18 +181,18 @@ impl XrayClient {
             report.dropped.queue_full += 1;
         }
         if let Some(addr) = self.settings.daemon_address {
-            self.send_udp(&mut state, addr, &mut report).await;
+            self.send_udp(state, addr, &mut report).await;
             return report;
         }
-        if state.pending.is_empty() && (mode == FlushMode::Regular || state.in_flight.is_empty()) {
-            finish(&mut state, mode, &mut report);
+        if state.pending.is_empty() && (mode == FlushMode::Regular || state.calls.is_empty()) {
+            finish(state, mode, &mut report);
             return report;
         }
         let client = match tokio::time::timeout_at(deadline.into(), self.client()).await {
             Ok(c) => c,
             Err(_) => {
                 tracing::warn!("X-Ray client not ready before the flush deadline");
-                finish(&mut state, mode, &mut report);
+                finish(state, mode, &mut report);
                 return report;
             }
         };
@@ -210,47 +203,39 @@ impl XrayClient {
             while !backing_off
                 && now < deadline
                 && !state.pending.is_empty()
-                && state.in_flight.len() < self.settings.max_concurrent_calls.max(1)
+                && state.calls.len() < self.settings.max_concurrent_calls.max(1)
             {
                 let n = state.pending.len().min(MAX_DOCUMENTS_PER_CALL);
                 let docs: Vec<String> = state.pending.drain(..n).collect();
                 state.pending_bytes -= docs.iter().map(String::len).sum::<usize>();
                 state.in_flight_docs += docs.len();
-                state.current_calls += 1;
                 let client = Arc::clone(client);
                 let timeout = self.settings.request_timeout;
-                let generation = state.generation;
-                state.in_flight.spawn(async move {
+                state.calls.spawn(async move {
                     let shared = Arc::new(docs);
                     let outcome = put_once(&client, Arc::clone(&shared), timeout).await;
                     // The signing task has let go of its copy once the call has an outcome.
                     let docs = Arc::try_unwrap(shared).unwrap_or_else(|a| a.as_ref().clone());
-                    Call {
-                        docs,
-                        outcome,
-                        generation,
-                    }
+                    Call { docs, outcome }
                 });
             }
-            let (pending_empty, not_before) = (state.pending.is_empty(), state.not_before);
-            let step = wait_step(
-                mode,
-                state.current_calls,
-                pending_empty,
-                not_before,
-                &mut state.in_flight,
-                now,
-                deadline,
-            )
-            .await;
+            let step = state
+                .calls
+                .wait(
+                    mode,
+                    state.pending.is_empty(),
+                    state.not_before,
+                    now,
+                    deadline,
+                )
+                .await;
             match step {
                 Step::Stop => break,
                 Step::Again => {}
-                Step::Joined(joined) => self.absorb_joined(&mut state, joined, &mut report),
-                Step::Vanished => state.current_calls = 0,
+                Step::Joined(joined) => self.absorb_joined(state, joined, &mut report),
             }
         }
-        finish(&mut state, mode, &mut report);
+        finish(state, mode, &mut report);
         report
     }
 
@@ -276,9 +261,6 @@ impl XrayClient {
     /// Books one finished call: delivered, re-queued (retryable) or rejected.
     fn absorb(&self, state: &mut State, call: Call, report: &mut ExportReport) {
         state.in_flight_docs = state.in_flight_docs.saturating_sub(call.docs.len());
-        if call.generation == state.generation {
-            state.current_calls = state.current_calls.saturating_sub(1);
-        }
         match call.outcome {
             CallOutcome::Done { unprocessed } => {
                 let mut retry_ids: Vec<String> = Vec::new();
@@ -397,7 +379,7 @@ fn finish(state: &mut State, mode: FlushMode, report: &mut ExportReport) {
         }
         state.pending.clear();
         state.pending_bytes = 0;
-        state.in_flight.abort_all();
+        state.calls.abort_all();
         state.in_flight_docs = 0;
     }
     report.pending = (state.pending.len() + state.in_flight_docs) as u64;
