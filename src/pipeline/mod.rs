@@ -602,8 +602,6 @@ impl Pipeline {
         self.inner.flush_started();
         let mut report = FlushReport::default();
         let mut per_exporter: Vec<Option<ExportReport>> = vec![None; self.inner.exporters.len()];
-        let pending =
-            |per: &[Option<ExportReport>]| -> u64 { per.iter().flatten().map(|r| r.pending).sum() };
         loop {
             // Past the deadline, a final flush hands over everything left, for the exporters
             // to count as dropped; a regular one takes a round's worth at most (then stops).
@@ -611,15 +609,10 @@ impl Pipeline {
             let (entries, queue_full, more) = self.take(mode, sliced);
             report.spans += entries.iter().map(|e| e.spans).sum::<usize>();
             report.queue_full += queue_full;
-            for (i, r) in self.export_round(entries, deadline, mode).await {
-                match per_exporter.get_mut(i) {
-                    Some(Some(total)) => total.then(&r),
-                    Some(slot) => *slot = Some(r),
-                    None => {}
-                }
-            }
+            self.export_round(entries, deadline, mode, &mut per_exporter)
+                .await;
             // The backlog the next round's `take` sees.
-            let held = pending(&per_exporter);
+            let held: u64 = per_exporter.iter().flatten().map(|r| r.pending).sum();
             self.inner.pending.store(held, Ordering::Relaxed);
             let regular_stop =
                 mode == FlushMode::Regular && (held >= MAX_BACKLOG || Instant::now() >= deadline);
@@ -689,27 +682,28 @@ impl Pipeline {
     }
 
     /// One round of a flush: routes `entries` and runs every exporter's calls (exporters get
-    /// called even with nothing new, so data they hold from earlier flushes is retried).
-    /// Returns each exporter's report by index, in exporter order.
+    /// called even with nothing new, so data they hold from earlier flushes is retried), then
+    /// adds each exporter's report to its slot of `totals` (by exporter index; `pending` is what
+    /// it holds after its latest call).
     async fn export_round(
         &self,
         entries: Vec<Entry>,
         deadline: Instant,
         mode: FlushMode,
-    ) -> Vec<(usize, ExportReport)> {
+        totals: &mut [Option<ExportReport>],
+    ) {
         let per_exporter = self.inner.route(entries);
         let mut set = tokio::task::JoinSet::new();
         for (i, (exporter, calls)) in self.inner.exporters.iter().zip(per_exporter).enumerate() {
             let exporter = Arc::clone(exporter);
             let inner = Arc::clone(&self.inner);
+            // With nothing new, one call without data: the exporter retries what it holds.
+            let calls = if calls.is_empty() {
+                vec![Call::default()]
+            } else {
+                calls
+            };
             set.spawn(async move {
-                if calls.is_empty() {
-                    let report = exporter.export(&[], deadline, mode).await;
-                    if report.exported > 0 {
-                        inner.delivered();
-                    }
-                    return (i, report);
-                }
                 let mut total = ExportReport::default();
                 for call in calls {
                     let report = exporter.export(&call, deadline, mode).await;
@@ -724,15 +718,16 @@ impl Pipeline {
                 (i, total)
             });
         }
-        let mut results: Vec<(usize, ExportReport)> = Vec::new();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(r) => results.push(r),
+                Ok((i, r)) => {
+                    if let Some(slot) = totals.get_mut(i) {
+                        slot.get_or_insert_with(ExportReport::default).then(&r);
+                    }
+                }
                 Err(e) => tracing::error!(error = %e, "exporter task failed"),
             }
         }
-        results.sort_by_key(|(i, _)| *i);
-        results
     }
 }
 
