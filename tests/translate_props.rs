@@ -439,7 +439,7 @@ fn check(span: &Span, resource: Option<&Resource>, config: &TranslateConfig) {
         _ => panic!("translate and translate_span disagree"),
     }
     let Ok(t) = result else { return };
-    assert!(matches!(t.documents.len() + t.dropped.len(), 1 | 2));
+    assert!(matches!(t.documents.len() + t.dropped, 1 | 2));
     assert!(!t.documents.is_empty());
     let parsed: Vec<Json> = t
         .documents

@@ -62,11 +62,10 @@ pub struct AwsResource<'a> {
     /// Log groups.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cloudwatch_logs: Vec<LogGroup<'a>>,
-    /// The members above as JSON text (`"xray":{…},…`), written once by
-    /// [`AwsResource::prewrite`]: every document of the resource copies them (performance,
-    /// issue 3).
+    /// The members above as JSON text (`"xray":{…},…`, never empty), written once when the
+    /// resource is prepared: every document of the resource copies them (performance, issue 3).
     #[serde(skip)]
-    members_json: Option<String>,
+    members_json: String,
 }
 
 /// `aws.xray` (R-AWS-2).
@@ -202,10 +201,7 @@ impl WriteJson for Aws<'_> {
             }
             a.close();
         }
-        match &self.resource.members_json {
-            Some(json) => o.members(json),
-            None => self.resource.write_members(&mut o),
-        }
+        o.members(&self.resource.members_json);
         o.close();
     }
 }
@@ -464,7 +460,7 @@ impl<'a> AwsResource<'a> {
             }),
             _ => None,
         };
-        Some(Self {
+        let mut aws = Self {
             account_id: r(Key::CloudAccountId),
             xray: xray(resource),
             ec2,
@@ -472,21 +468,17 @@ impl<'a> AwsResource<'a> {
             eks,
             elastic_beanstalk,
             cloudwatch_logs: log_groups(resource, config_log_groups),
-            members_json: None,
-        })
-    }
-
-    /// Writes the members as JSON text once, for resources with several documents (one
-    /// allocation instead of writing them for every document).
-    pub(crate) fn prewrite(&mut self) {
+            members_json: String::new(),
+        };
         // Written as a whole object, then kept without its braces.
         let mut json = String::with_capacity(128);
         let mut o = Obj::open(&mut json);
-        self.write_members(&mut o);
+        aws.write_members(&mut o);
         o.close();
         json.pop();
         json.remove(0);
-        self.members_json = Some(json);
+        aws.members_json = json;
+        Some(aws)
     }
 }
 

@@ -29,7 +29,7 @@ pub(crate) mod schema_check;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::{resource::v1::Resource, trace::v1::Span};
 
 use attrs::Attrs;
@@ -110,8 +110,9 @@ impl DropReason {
 pub struct Translation {
     /// Serialised JSON documents, each at most `max_document_bytes` bytes.
     pub documents: Vec<String>,
-    /// Documents of this span dropped by the budget while others were kept (R-SIZE-1 step 5).
-    pub dropped: Vec<DropReason>,
+    /// How many documents of this span the budget dropped while others were kept (R-SIZE-1
+    /// step 5; the reason is always [`DropReason::TooLarge`]).
+    pub dropped: usize,
 }
 
 /// OTLP span kind (§3).
@@ -171,7 +172,6 @@ struct Ctx<'a> {
     /// The span's resource, prepared once for all its spans.
     res: &'a PreparedResource<'a>,
     span: &'a Span,
-    config: &'a TranslateConfig,
     now_unix_secs: u64,
     trace_id: TraceId,
     id: Hex16,
@@ -189,9 +189,8 @@ struct Ctx<'a> {
 /// parser (§9.4). Translating with it gives exactly the documents [`translate`] gives.
 pub struct PreparedResource<'a> {
     config: &'a TranslateConfig,
-    /// Resource attributes (empty without a resource), stored on segments (R-KIND-2).
-    attributes: &'a [KeyValue],
-    /// Lookups in `attributes`.
+    /// Lookups in the resource attributes (empty without a resource), which segments store
+    /// (R-KIND-2).
     table: KeyTable<'a>,
     origin: Option<&'a str>,
     /// `None` when the resource says the cloud is not AWS (R-AWS-1).
@@ -204,21 +203,9 @@ pub struct PreparedResource<'a> {
 impl<'a> PreparedResource<'a> {
     /// Prepares `resource` (`None`: a span without one) for translating its spans with `config`.
     pub fn new(resource: Option<&'a Resource>, config: &'a TranslateConfig) -> Self {
-        let mut prepared = Self::for_one_span(resource, config);
-        if let Some(aws) = prepared.aws.as_mut() {
-            aws.prewrite();
-        }
-        prepared
-    }
-
-    /// [`PreparedResource::new`] for a single span: nothing is written ahead (which would
-    /// cost an allocation that only pays off over several documents).
-    fn for_one_span(resource: Option<&'a Resource>, config: &'a TranslateConfig) -> Self {
-        let attributes = resource.map_or(&[][..], |r| r.attributes.as_slice());
-        let table = KeyTable::new(attributes);
+        let table = KeyTable::new(resource.map_or(&[][..], |r| r.attributes.as_slice()));
         Self {
             config,
-            attributes,
             origin: origin::make_origin(&table, config.lambda_origin.as_deref()),
             aws: AwsResource::new(&table, &config.aws_log_groups),
             service: service::make_service(&table),
@@ -254,48 +241,20 @@ pub fn translate(
     config: &TranslateConfig,
     now_unix_secs: u64,
 ) -> Result<Translation, DropReason> {
-    translate_with(
-        resource,
+    let mut documents = Vec::new();
+    let dropped = translate_prepared_into(
+        &PreparedResource::new(resource, config),
         span,
-        config,
         now_unix_secs,
         SpanOptions::default(),
-    )
+        &mut documents,
+    )?;
+    Ok(Translation { documents, dropped })
 }
 
-/// [`translate`] with per-span [`SpanOptions`].
-pub fn translate_with(
-    resource: Option<&Resource>,
-    span: &Span,
-    config: &TranslateConfig,
-    now_unix_secs: u64,
-    options: SpanOptions,
-) -> Result<Translation, DropReason> {
-    translate_prepared(
-        &PreparedResource::for_one_span(resource, config),
-        span,
-        now_unix_secs,
-        options,
-    )
-}
-
-/// [`translate_with`] for a span under a [`PreparedResource`] (the config is the prepared one).
-pub fn translate_prepared(
-    resource: &PreparedResource<'_>,
-    span: &Span,
-    now_unix_secs: u64,
-    options: SpanOptions,
-) -> Result<Translation, DropReason> {
-    let mut documents = Vec::new();
-    let dropped = translate_prepared_into(resource, span, now_unix_secs, options, &mut documents)?;
-    Ok(Translation {
-        documents,
-        dropped: vec![DropReason::TooLarge; dropped],
-    })
-}
-
-/// [`translate_prepared`] appending the documents of the span to `documents` (the exporter's
-/// batch, without a list per span). Returns how many documents of the span the budget dropped
+/// [`translate`] for a span under a [`PreparedResource`] (the config is the prepared one),
+/// with per-span [`SpanOptions`], appending the documents of the span to `documents` (the
+/// exporter's batch, without a list per span). Returns how many documents of the span the budget dropped
 /// while others were kept (R-SIZE-1 step 5: always [`DropReason::TooLarge`]); on `Err` nothing
 /// was appended.
 pub fn translate_prepared_into(
@@ -322,7 +281,6 @@ pub fn translate_prepared_into(
     let ctx = Ctx {
         res: resource,
         span,
-        config,
         now_unix_secs,
         trace_id,
         id,
@@ -387,7 +345,7 @@ pub fn translate_span(
 /// (which it marks: one view per document).
 fn build<'a>(ctx: &Ctx<'a>, variant: Variant, attrs: &mut Attrs<'a>) -> Document<'a> {
     let span = ctx.span;
-    let config = ctx.config;
+    let config = ctx.res.config;
     let kind = ctx.kind;
     let res = ctx.res;
     if let Variant::Service { .. } = variant {
@@ -443,7 +401,7 @@ fn build<'a>(ctx: &Ctx<'a>, variant: Variant, attrs: &mut Attrs<'a>) -> Document
     let user = annotations::make_user(attrs);
     let (annotations, metadata) = annotations::make_annotations_metadata(
         &annotations::AnnotationInput {
-            resource: res.attributes,
+            resource: res.table.kvs(),
             store_resource: base_segment,
             config,
         },

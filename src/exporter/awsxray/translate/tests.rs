@@ -462,7 +462,7 @@ fn prepared_resource_gives_the_documents_of_translate() {
 
 #[test]
 fn prepared_translation_appends_nothing_on_a_drop() {
-    // On `Err` the batch is left as it was; `translate_prepared` gives what `translate` gives.
+    // On `Err` the batch is left as it was; on `Ok` it gets what `translate` gives.
     let config = TranslateConfig::default();
     let resource = resource();
     let prepared = PreparedResource::new(Some(&resource), &config);
@@ -475,8 +475,12 @@ fn prepared_translation_appends_nothing_on_a_drop() {
     );
     assert!(batch.is_empty());
     let good = span(2, false, vec![]);
+    let dropped = translate_prepared_into(&prepared, &good, 0, SpanOptions::default(), &mut batch);
     assert_eq!(
-        translate_prepared(&prepared, &good, 0, SpanOptions::default()),
+        dropped.map(|dropped| Translation {
+            documents: batch,
+            dropped
+        }),
         translate(Some(&resource), &good, &config, 0)
     );
 }
