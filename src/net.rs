@@ -25,13 +25,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Signs `request` with SigV4 for `service` in `region` at `time`: computes the signature over
-/// its method, URI, the `signed_headers` given (which must be on the request already) and
-/// `payload`, then adds the signer's headers (`authorization`, `x-amz-date`, and
-/// `x-amz-security-token` with session credentials; both secrets marked sensitive).
-#[allow(clippy::too_many_arguments)]
+/// its method, URI, headers (but those `settings` excludes: by default `user-agent`,
+/// `authorization`, `x-amzn-trace-id` and `transfer-encoding`) and `payload`, then adds the
+/// signer's headers (`authorization`, `x-amz-date`, and `x-amz-security-token` with session
+/// credentials; both secrets marked sensitive). The signer's own `apply_to_request_http1x`
+/// is not used: it panics on a header value it cannot convert and marks nothing sensitive.
 pub(crate) fn sigv4_sign<B>(
     mut request: http::Request<B>,
-    signed_headers: &[(&str, &str)],
     payload: &[u8],
     service: &str,
     region: &str,
@@ -49,10 +49,16 @@ pub(crate) fn sigv4_sign<B>(
         .build()
         .map_err(|e| format!("cannot sign the request: {e}"))?
         .into();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| value.to_str().map(|v| (name.as_str(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "cannot sign the request: a header value is not visible ASCII".to_owned())?;
     let signable = SignableRequest::new(
         request.method().as_str(),
         request.uri().to_string(),
-        signed_headers.iter().copied(),
+        headers.into_iter(),
         SignableBody::Bytes(payload),
     )
     .map_err(|e| format!("cannot sign the request: {e}"))?;

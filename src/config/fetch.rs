@@ -296,17 +296,8 @@ pub(crate) fn signed_get(
         )
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("cannot build the S3 request: {e}"))?;
-    sigv4_sign(
-        request,
-        &[("host", host.as_str())],
-        &[],
-        "s3",
-        region,
-        &credentials,
-        settings,
-        time,
-    )
-    .map_err(|e| format!("S3 request: {e}"))
+    sigv4_sign(request, &[], "s3", region, &credentials, settings, time)
+        .map_err(|e| format!("S3 request: {e}"))
 }
 
 #[cfg(test)]

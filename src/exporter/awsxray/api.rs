@@ -333,13 +333,8 @@ pub fn signed_request(
         )
         .body(Full::new(body))
         .map_err(|e| format!("cannot build the request: {e}"))?;
-    let signed = [
-        ("host", endpoint.host.as_str()),
-        ("content-type", "application/json"),
-    ];
     sigv4_sign(
         request,
-        &signed,
         &payload,
         SIGNING_NAME,
         region,
