@@ -205,6 +205,14 @@ struct Buffer {
     queue_full: u64,
 }
 
+impl Buffer {
+    /// Whether `spans` more spans of `bytes` more bytes fit within `limits`.
+    fn fits(&self, limits: BufferLimits, spans: usize, bytes: usize) -> bool {
+        self.spans.saturating_add(spans) <= limits.max_spans
+            && self.bytes.saturating_add(bytes) <= limits.max_bytes
+    }
+}
+
 struct Inner {
     limits: BufferLimits,
     buffer: Mutex<Buffer>,
@@ -234,8 +242,8 @@ struct Inner {
 }
 
 /// A regular flush leaves the buffer alone while the exporters hold at least this many items
-/// from earlier flushes (documents or spans; one `awsxray` chunk).
-pub const MAX_BACKLOG: u64 = 1_000;
+/// from earlier flushes (documents or spans): one `awsxray` chunk.
+pub const MAX_BACKLOG: u64 = crate::exporter::awsxray::DOCUMENTS_PER_CHUNK as u64;
 
 /// The pressure mark is a quarter of the buffer's limits: early enough that the buffer keeps
 /// room while the flush runs, and that one flush's documents stay a few MiB (RSS at 20,000
@@ -479,18 +487,14 @@ impl Pipeline {
         // than drop the oldest spans — the client retries in a moment and nothing is lost (the
         // collector's "sending queue is full"). Without deliveries (an endpoint down) the
         // oldest go, so a client is never held back by an outage.
-        if (buf.spans + in_spans > limits.max_spans || buf.bytes + in_bytes > limits.max_bytes)
-            && self.inner.draining()
-        {
+        if !buf.fits(limits, in_spans, in_bytes) && self.inner.draining() {
             drop(buf);
             return Err(self.refused(in_spans, RefusedReason::BufferFull));
         }
         let mut accepted = 0;
         for (rs, spans, bytes) in incoming.drain(..) {
             // Oldest first out, until the new data fits (R: daemon ring-buffer semantics).
-            while !buf.entries.is_empty()
-                && (buf.spans + spans > limits.max_spans || buf.bytes + bytes > limits.max_bytes)
-            {
+            while !buf.entries.is_empty() && !buf.fits(limits, spans, bytes) {
                 if let Some(old) = buf.entries.pop_front() {
                     buf.spans -= old.spans;
                     buf.bytes -= old.bytes;
@@ -538,7 +542,8 @@ impl Pipeline {
                 Ok(b) => b,
                 Err(p) => p.into_inner(),
             };
-            buf.spans >= limits.max_spans || buf.bytes.saturating_add(wire_bytes) > limits.max_bytes
+            // At least one span comes with any request.
+            !buf.fits(limits, 1, wire_bytes)
         };
         if full && self.inner.draining() {
             return Err(self.refused(0, RefusedReason::BufferFull));

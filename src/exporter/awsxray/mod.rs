@@ -159,7 +159,7 @@ impl AwsXrayExporter {
 /// about 650 KB instead of the whole batch's ~12 MB (RSS under load, BENCHMARKS.md), and never
 /// overflow the pending limit, which would drop the oldest. 1,000 documents are 20 calls, more
 /// than `num_workers` (8) keep in flight.
-const DOCUMENTS_PER_CHUNK: usize = 1_000;
+pub(crate) const DOCUMENTS_PER_CHUNK: usize = 1_000;
 /// Most bytes of documents in one chunk (see [`DOCUMENTS_PER_CHUNK`]).
 const CHUNK_BYTES: usize = 1024 * 1024;
 
