@@ -528,9 +528,22 @@ impl Shared {
     }
 }
 
-/// Marks an error answer that is the collector pushing back (HTTP 429/503, gRPC
-/// `UNAVAILABLE`/`RESOURCE_EXHAUSTED`).
-const PUSHED_BACK: &str = "pushed back: ";
+/// A failed export: the text counted as its error, and whether it was the collector pushing
+/// back (HTTP 429/503, gRPC `UNAVAILABLE`/`RESOURCE_EXHAUSTED`): then the connection is fine
+/// and the worker pauses.
+struct Failure {
+    pushed_back: bool,
+    text: String,
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Self {
+        Failure {
+            pushed_back: false,
+            text,
+        }
+    }
+}
 /// How long a worker pauses after being pushed back, as an OTLP exporter backs off before its
 /// next export (OTLP spec, "Retryable response codes"; SDKs wait longer, from 1 s). The
 /// refused request is counted as failed, not resent.
@@ -576,32 +589,33 @@ async fn http_worker(shared: Arc<Shared>, authority: String) {
                 .map_err(|e| format!("answer: {e}"))?
                 .to_bytes();
             if !status.is_success() {
-                let text = format!("HTTP {status}: {}", String::from_utf8_lossy(&body));
-                // 429/503: the collector pushes back; the connection is fine.
-                if matches!(status.as_u16(), 429 | 503) {
-                    return Err(PUSHED_BACK.to_owned() + &text);
-                }
-                return Err(text);
+                return Err(Failure {
+                    pushed_back: matches!(status.as_u16(), 429 | 503),
+                    text: format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+                });
             }
-            Ok(ExportTraceServiceResponse::decode(body)
-                .ok()
-                .and_then(|r| r.partial_success)
-                .map(|p| p.rejected_spans)
-                .unwrap_or(0))
+            Ok::<_, Failure>(
+                ExportTraceServiceResponse::decode(body)
+                    .ok()
+                    .and_then(|r| r.partial_success)
+                    .map(|p| p.rejected_spans)
+                    .unwrap_or(0),
+            )
         }
         .await;
         match answer {
             Ok(rejected) => shared.acknowledged(spans, rejected, &ids),
-            Err(e) => match e.strip_prefix(PUSHED_BACK) {
-                Some(text) => {
-                    shared.totals.fail(text.to_owned());
-                    tokio::time::sleep(PUSH_BACK_PAUSE).await;
-                }
-                None => {
-                    shared.totals.fail(e);
-                    sender = None;
-                }
-            },
+            Err(Failure {
+                pushed_back: true,
+                text,
+            }) => {
+                shared.totals.fail(text);
+                tokio::time::sleep(PUSH_BACK_PAUSE).await;
+            }
+            Err(Failure { text, .. }) => {
+                shared.totals.fail(text);
+                sender = None;
+            }
         }
     }
 }
@@ -675,7 +689,13 @@ async fn grpc_worker(shared: Arc<Shared>, channel: tonic::transport::Channel) {
             grpc.ready().await.map_err(|e| format!("channel: {e}"))?;
             grpc.unary(tonic::Request::new(body), path.clone(), PreEncoded)
                 .await
-                .map_err(|s| format!("gRPC {:?}: {}", s.code(), s.message()))
+                .map_err(|s| Failure {
+                    pushed_back: matches!(
+                        s.code(),
+                        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+                    ),
+                    text: format!("gRPC {:?}: {}", s.code(), s.message()),
+                })
         }
         .await;
         match answer {
@@ -687,10 +707,8 @@ async fn grpc_worker(shared: Arc<Shared>, channel: tonic::transport::Channel) {
                     .unwrap_or(0);
                 shared.acknowledged(spans, rejected, &ids);
             }
-            Err(e) => {
-                let pushed_back =
-                    e.starts_with("gRPC Unavailable") || e.starts_with("gRPC ResourceExhausted");
-                shared.totals.fail(e);
+            Err(Failure { pushed_back, text }) => {
+                shared.totals.fail(text);
                 if pushed_back {
                     tokio::time::sleep(PUSH_BACK_PAUSE).await;
                 }
