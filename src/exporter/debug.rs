@@ -375,7 +375,7 @@ fn utc(nanos: u64) -> String {
         t.minute(),
         t.second()
     );
-    let frac = nanos % 1_000_000_000;
+    let frac = t.nanosecond();
     if frac > 0 {
         let f = format!("{frac:09}");
         s.push('.');

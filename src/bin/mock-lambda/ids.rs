@@ -64,9 +64,7 @@ pub fn trace_header(now_unix_secs: u64) -> String {
 
 /// ISO-8601 UTC with milliseconds, e.g. `2022-10-12T00:00:15.064Z` (Telemetry API `time`).
 pub fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(d.as_nanos() as i128)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),

@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -1007,35 +1007,13 @@ pub fn verify_sigv4(
     Ok(())
 }
 
-/// `20150830T123600Z` → time.
+/// `20150830T123600Z` → time; `None` for any other shape or an impossible date.
 pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let t = s.get(r)?;
-        if t.bytes().all(|c| c.is_ascii_digit()) {
-            t.parse().ok()
-        } else {
-            None
-        }
-    };
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
-        .ok()?;
-    let clock = time::Time::from_hms(
-        u8::try_from(h).ok()?,
-        u8::try_from(mi).ok()?,
-        u8::try_from(se).ok()?,
-    )
-    .ok()?;
-    let secs = time::PrimitiveDateTime::new(date, clock)
-        .assume_utc()
-        .unix_timestamp();
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+    let format =
+        time::format_description::parse_borrowed::<2>("[year][month][day]T[hour][minute][second]Z")
+            .ok()?;
+    let t = time::PrimitiveDateTime::parse(s, &format).ok()?;
+    Some(SystemTime::from(t.assume_utc()))
 }
 
 #[cfg(test)]
@@ -1144,7 +1122,7 @@ mod tests {
     fn amz_dates() {
         assert_eq!(
             parse_amz_date("20150830T123600Z"),
-            Some(UNIX_EPOCH + Duration::from_secs(1_440_938_160))
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_440_938_160))
         );
         assert_eq!(parse_amz_date("2015-08-30T12:36:00Z"), None);
         assert_eq!(parse_amz_date("20151330T123600Z"), None);
