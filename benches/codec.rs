@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use otlp_xray::exporter::awsxray::api::request_body;
+use otlp_xray::exporter::awsxray::api::{request_body, request_body_serde};
 use otlp_xray::exporter::awsxray::translate::{translate, TranslateConfig};
 use otlp_xray::receiver::decode::{decode_request, decompress, ContentEncoding, Encoding};
 use prost::Message;
@@ -204,24 +204,9 @@ fn codec(c: &mut Criterion) {
     g.bench_function("encode/xray-body", |b| {
         b.iter(|| request_body(black_box(&documents)))
     });
-    #[derive(serde::Serialize)]
-    struct PutRequest<'a> {
-        #[serde(rename = "TraceSegmentDocuments")]
-        documents: &'a [String],
-    }
-    assert_eq!(
-        serde_json::to_vec(&PutRequest {
-            documents: &documents
-        })
-        .ok(),
-        Some(body.clone())
-    );
+    assert_eq!(request_body_serde(&documents), body);
     g.bench_function("encode/xray-body-serde", |b| {
-        b.iter(|| {
-            serde_json::to_vec(&PutRequest {
-                documents: black_box(&documents),
-            })
-        })
+        b.iter(|| request_body_serde(black_box(&documents)))
     });
     g.finish();
 }
