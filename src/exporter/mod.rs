@@ -186,6 +186,8 @@ pub(crate) struct Calls<T> {
     generation: u64,
     /// Calls of the current generation still in flight.
     current: usize,
+    /// No call starts before this (a backoff after a retryable failure).
+    pub(crate) not_before: Option<Instant>,
 }
 
 impl<T> Default for Calls<T> {
@@ -194,6 +196,7 @@ impl<T> Default for Calls<T> {
             in_flight: tokio::task::JoinSet::new(),
             generation: 0,
             current: 0,
+            not_before: None,
         }
     }
 }
@@ -208,6 +211,11 @@ impl<T: Send + 'static> Calls<T> {
     /// Calls in flight, whichever flush started them.
     pub(crate) fn len(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Whether a backoff holds new calls back at `now`.
+    pub(crate) fn backing_off(&self, now: Instant) -> bool {
+        self.not_before.is_some_and(|t| t > now)
     }
 
     /// Whether no call is in flight.
@@ -252,7 +260,7 @@ impl<T: Send + 'static> Calls<T> {
     /// flush to end (every call in flight, on the final flush), never past `deadline`.
     ///
     /// With none of those calls in flight but data pending, only two things can hold the data
-    /// back: a backoff (`not_before`) or call slots held by earlier flushes' calls; it waits
+    /// back: a backoff ([`Calls::not_before`]) or call slots held by earlier flushes' calls; it waits
     /// for whichever ends first. It stops at once when `now` is past the deadline: a freeze can
     /// carry the process past it in the middle of a backoff, and looping there would spin while
     /// holding the flush lock. If the calls it waits for vanish without an outcome (a call task
@@ -261,7 +269,6 @@ impl<T: Send + 'static> Calls<T> {
         &mut self,
         mode: FlushMode,
         pending_empty: bool,
-        not_before: Option<Instant>,
         now: Instant,
         deadline: Instant,
     ) -> Step<T> {
@@ -285,7 +292,7 @@ impl<T: Send + 'static> Calls<T> {
         if pending_empty || now >= deadline {
             return Step::Stop;
         }
-        match not_before.filter(|t| *t > now) {
+        match self.not_before.filter(|t| *t > now) {
             // Backing off past the deadline: the rest waits for the next flush.
             Some(until) if until >= deadline => Step::Stop,
             Some(until) => {

@@ -228,7 +228,6 @@ struct State {
     in_flight_spans: u64,
     /// Consecutive failures (drives the backoff; reset by a success).
     attempt: u32,
-    not_before: Option<Instant>,
 }
 
 impl State {
@@ -390,12 +389,12 @@ impl OtlpExporter {
             return report;
         }
         // The last flush of the process: one more attempt even if the backoff says later.
-        if mode == FlushMode::Final && state.not_before.is_some_and(|t| t >= deadline) {
-            state.not_before = None;
+        if mode == FlushMode::Final && state.calls.not_before.is_some_and(|t| t >= deadline) {
+            state.calls.not_before = None;
         }
         loop {
             let now = Instant::now();
-            let backing_off = state.not_before.is_some_and(|t| t > now);
+            let backing_off = state.calls.backing_off(now);
             while !backing_off
                 && now < deadline
                 && state.calls.len() < self.settings.max_concurrent_calls
@@ -420,13 +419,7 @@ impl OtlpExporter {
             }
             let step = state
                 .calls
-                .wait(
-                    mode,
-                    state.pending.is_empty(),
-                    state.not_before,
-                    now,
-                    deadline,
-                )
+                .wait(mode, state.pending.is_empty(), now, deadline)
                 .await;
             match step {
                 Step::Stop => break,
@@ -495,7 +488,7 @@ impl OtlpExporter {
                     tracing::info!(exporter = %self.name, endpoint = %self.endpoint, "delivering again after failures");
                 }
                 state.attempt = 0;
-                state.not_before = None;
+                state.calls.not_before = None;
             }
             Outcome::Retryable {
                 reason,
@@ -528,7 +521,8 @@ impl OtlpExporter {
                 state.attempt = state.attempt.saturating_add(1);
                 let until = now + delay;
                 // Several calls failing together back off once, to the latest time asked.
-                state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
+                state.calls.not_before =
+                    Some(state.calls.not_before.map_or(until, |t| t.max(until)));
             }
             Outcome::Permanent(reason) => {
                 report.dropped.rejected += request.spans;

@@ -106,7 +106,6 @@ struct State {
     calls: Calls<Call>,
     in_flight_docs: usize,
     attempt: u32,
-    not_before: Option<Instant>,
 }
 
 /// A lazily built X-Ray client with its delivery state.
@@ -199,7 +198,7 @@ impl XrayClient {
         loop {
             // Start calls while there is room, data, and no backoff in force.
             let now = Instant::now();
-            let backing_off = state.not_before.is_some_and(|t| t > now);
+            let backing_off = state.calls.backing_off(now);
             while !backing_off
                 && now < deadline
                 && !state.pending.is_empty()
@@ -221,13 +220,7 @@ impl XrayClient {
             }
             let step = state
                 .calls
-                .wait(
-                    mode,
-                    state.pending.is_empty(),
-                    state.not_before,
-                    now,
-                    deadline,
-                )
+                .wait(mode, state.pending.is_empty(), now, deadline)
                 .await;
             match step {
                 Step::Stop => break,
@@ -290,7 +283,7 @@ impl XrayClient {
                 }
                 if requeue.is_empty() {
                     state.attempt = 0;
-                    state.not_before = None;
+                    state.calls.not_before = None;
                 } else {
                     self.requeue(state, requeue, report);
                 }
@@ -315,7 +308,7 @@ impl XrayClient {
         }
         let delay = backoff(state.attempt, &mut rand::rng());
         state.attempt = state.attempt.saturating_add(1);
-        state.not_before = Some(Instant::now() + delay);
+        state.calls.not_before = Some(Instant::now() + delay);
     }
 
     /// R-UDP-1: one datagram per document, header line first. Datagrams are fire-and-forget;
